@@ -1,0 +1,343 @@
+//! model: resources with tri-state values, spans and addresses, and the graph that links them.
+//!
+//! Two dialects share one value tree: the ARM dialect (ARM JSON, Bicep and azapi lower to it)
+//! and the Terraform dialect (azurerm attributes and nested blocks). A value is *known*
+//! (a literal or an expression folded to one), *unknown* (present but not decidable before
+//! deployment), or *absent* (the key is simply not in its object, so the platform default
+//! applies). Rules must treat the three differently; see `rules/`.
+
+use crate::source::{FileId, Span};
+use std::fmt;
+
+/// A value with the span where it was written (for module inputs: where the caller wrote it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    String(String),
+    Array(Vec<Node>),
+    /// Keys keep their written order. Lookups are case-insensitive in the ARM dialect.
+    Object(Vec<(String, Node)>),
+    /// Present, but not decidable statically. The reason says why, for `--explain`-style output.
+    Unknown(Unknown),
+}
+
+/// Why a value is unknown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unknown {
+    pub reason: String,
+}
+
+impl Node {
+    pub fn new(value: Value, span: Span) -> Node {
+        Node { value, span }
+    }
+
+    pub fn unknown(reason: impl Into<String>, span: Span) -> Node {
+        Node {
+            value: Value::Unknown(Unknown {
+                reason: reason.into(),
+            }),
+            span,
+        }
+    }
+
+    pub fn is_unknown(&self) -> bool {
+        matches!(self.value, Value::Unknown(_))
+    }
+
+    /// The member `key` of an object, ignoring ASCII case (ARM property names are
+    /// case-insensitive; Terraform's are lower-case in practice, so this is harmless there).
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.value {
+            Value::Object(members) => members
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Node> {
+        match &mut self.value {
+            Value::Object(members) => members
+                .iter_mut()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_array(&self) -> Option<&[Node]> {
+        match &self.value {
+            Value::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    pub fn as_object(&self) -> Option<&[(String, Node)]> {
+        match &self.value {
+            Value::Object(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// Give every node of this tree the same span: used when a value is computed by an
+    /// expression, so findings inside it point at the expression that produced it.
+    pub fn respan(&mut self, span: Span) {
+        self.span = span;
+        match &mut self.value {
+            Value::Array(items) => items.iter_mut().for_each(|n| n.respan(span)),
+            Value::Object(members) => members.iter_mut().for_each(|(_, n)| n.respan(span)),
+            _ => {}
+        }
+    }
+
+    /// Sets `key` in an object, replacing an existing member (case-insensitively).
+    pub fn set(&mut self, key: &str, node: Node) {
+        if let Value::Object(members) = &mut self.value {
+            if let Some(slot) = members.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
+                slot.1 = node;
+            } else {
+                members.push((key.to_string(), node));
+            }
+        }
+    }
+}
+
+impl Value {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Int(_) | Value::Float(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+            Value::Unknown(_) => "unknown",
+        }
+    }
+}
+
+/// Short rendering of a value for messages: `false`, `'TLS1_0'`, `[2 items]`.
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => write!(f, "null"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::String(s) if s.chars().count() > 60 => {
+                let cut: String = s.chars().take(57).collect();
+                write!(f, "'{cut}...'")
+            }
+            Value::String(s) => write!(f, "'{s}'"),
+            Value::Array(a) => write!(f, "[{} item{}]", a.len(), if a.len() == 1 { "" } else { "s" }),
+            Value::Object(_) => write!(f, "{{object}}"),
+            Value::Unknown(u) => write!(f, "unknown ({})", u.reason),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dialect {
+    /// `type` + `apiVersion` + `properties…`: ARM JSON, Bicep, azapi.
+    Arm,
+    /// azurerm provider resources.
+    Terraform,
+}
+
+/// Where a resource came from, for reports and the language-specific remediation snippet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Language {
+    ArmJson,
+    Bicep,
+    Terraform,
+}
+
+impl Language {
+    pub fn name(self) -> &'static str {
+        match self {
+            Language::ArmJson => "arm",
+            Language::Bicep => "bicep",
+            Language::Terraform => "terraform",
+        }
+    }
+}
+
+/// Index of a resource in [`Model::resources`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ResourceId(pub u32);
+
+/// One declared resource (one instance, after loops are expanded).
+#[derive(Clone, Debug)]
+pub struct Resource {
+    pub dialect: Dialect,
+    pub language: Language,
+    /// `Microsoft.Storage/storageAccounts` (full type, child types included) or
+    /// `azurerm_storage_account`.
+    pub type_name: String,
+    /// ARM API version (`2023-01-01`), when known.
+    pub api_version: Option<String>,
+    /// Stable identity: ARM `type/name` or symbolic name, Terraform address. Used by
+    /// fingerprints, suppressions and the baseline; never contains line numbers.
+    pub address: String,
+    /// The resource's name, when known.
+    pub name: Option<String>,
+    pub file: FileId,
+    /// The resource's header (`"type": …` line, `resource x '…'`, `resource "a" "b"`):
+    /// where a finding about a missing property points.
+    pub header: Span,
+    /// The resource as an object: ARM top-level fields (`name`, `properties`, `sku`, …) or
+    /// Terraform attributes and blocks (blocks as arrays of objects).
+    pub body: Node,
+    /// Where a module instantiated this resource: the call sites, outermost first.
+    pub call_chain: Vec<Span>,
+    /// Outgoing references, by the target's key, resolved into [`Edge`]s once every file is
+    /// evaluated (a reference may cross files).
+    pub links: Vec<Link>,
+}
+
+/// A reference from a resource to another, before the target is resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub kind: EdgeKind,
+    /// Property path on the referring resource (`dependsOn`, `properties.scope`).
+    pub path: String,
+    /// ARM: a resource id or `type/name` (matched on the `providers/…` tail, case-insensitive);
+    /// Terraform: a resource address without instance key (`azurerm_storage_account.logs`),
+    /// qualified by its module path.
+    pub target: String,
+}
+
+impl Resource {
+    /// True when `type_name` names this type (ARM types are case-insensitive).
+    pub fn is_type(&self, type_name: &str) -> bool {
+        self.type_name.eq_ignore_ascii_case(type_name)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EdgeKind {
+    /// ARM `dependsOn`, Terraform `depends_on`.
+    DependsOn,
+    /// A child resource to its parent (nested resources, `parent:`, `Microsoft.X/y/z` names).
+    Parent,
+    /// An extension resource (diagnostic settings, locks, ...) to the resource it applies to:
+    /// ARM `scope`, Terraform `target_resource_id`/`scope`.
+    Scope,
+    /// Any other reference: `resourceId()` in a property, `azurerm_x.y.id`.
+    Reference,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Edge {
+    pub from: ResourceId,
+    pub to: ResourceId,
+    pub kind: EdgeKind,
+    /// The property path on `from` that holds the reference (`properties.scope`).
+    pub path: String,
+}
+
+/// All resources of a scan and the links between them, indexed both ways.
+#[derive(Debug, Default)]
+pub struct Model {
+    pub resources: Vec<Resource>,
+    pub edges: Vec<Edge>,
+    outgoing: Vec<Vec<usize>>,
+    incoming: Vec<Vec<usize>>,
+}
+
+impl Model {
+    pub fn new(resources: Vec<Resource>, mut edges: Vec<Edge>) -> Model {
+        edges.sort();
+        edges.dedup();
+        let mut outgoing = vec![Vec::new(); resources.len()];
+        let mut incoming = vec![Vec::new(); resources.len()];
+        for (i, e) in edges.iter().enumerate() {
+            outgoing[e.from.0 as usize].push(i);
+            incoming[e.to.0 as usize].push(i);
+        }
+        Model {
+            resources,
+            edges,
+            outgoing,
+            incoming,
+        }
+    }
+
+    pub fn get(&self, id: ResourceId) -> &Resource {
+        &self.resources[id.0 as usize]
+    }
+
+    pub fn outgoing(&self, id: ResourceId) -> impl Iterator<Item = &Edge> {
+        self.outgoing[id.0 as usize].iter().map(|&i| &self.edges[i])
+    }
+
+    pub fn incoming(&self, id: ResourceId) -> impl Iterator<Item = &Edge> {
+        self.incoming[id.0 as usize].iter().map(|&i| &self.edges[i])
+    }
+}
+
+/// A problem with the input rather than a finding: a file that does not parse, an
+/// expression that cannot be evaluated, a module that cannot be found.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Diagnostic {
+    pub severity: DiagSeverity,
+    pub span: Span,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DiagSeverity {
+    /// The file or part of it could not be scanned: the gate fails.
+    Error,
+    /// Scanned, but something was assumed or left unknown (an unknown function, an
+    /// unresolved module): reported, the gate does not fail on it.
+    Warning,
+}
+
+impl Diagnostic {
+    pub fn error(span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: DiagSeverity::Error,
+            span,
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    pub fn warning(span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: DiagSeverity::Warning,
+            span,
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn file(&self) -> FileId {
+        self.span.file
+    }
+}

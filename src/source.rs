@@ -11,7 +11,7 @@ use std::path::PathBuf;
 pub struct FileId(pub u32);
 
 /// A byte range inside one file.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, PartialOrd, Ord)]
 pub struct Span {
     pub file: FileId,
     pub start: u32,

@@ -5,6 +5,7 @@
 //! file's [`LineIndex`], so parsing pays nothing for them.
 
 use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 
 /// Index of a file in the scan's [`SourceMap`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Default)]
@@ -144,29 +145,42 @@ impl SourceFile {
     }
 }
 
-/// All files of one scan, indexed by [`FileId`].
+/// All files of one scan, indexed by [`FileId`]. Append-only and shared: a frontend may
+/// add a file a module reference leads to while other files are being evaluated.
 #[derive(Debug, Default)]
 pub struct SourceMap {
-    files: Vec<SourceFile>,
+    files: RwLock<Vec<Arc<SourceFile>>>,
 }
 
 impl SourceMap {
-    pub fn add(&mut self, path: PathBuf, rel_path: String, text: String) -> FileId {
-        let id = FileId(self.files.len() as u32);
-        self.files.push(SourceFile::new(id, path, rel_path, text));
+    pub fn add(&self, path: PathBuf, rel_path: String, text: String) -> FileId {
+        let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
+        let id = FileId(files.len() as u32);
+        files.push(Arc::new(SourceFile::new(id, path, rel_path, text)));
         id
     }
 
-    pub fn get(&self, id: FileId) -> &SourceFile {
-        &self.files[id.0 as usize]
+    pub fn get(&self, id: FileId) -> Arc<SourceFile> {
+        let files = self.files.read().unwrap_or_else(|e| e.into_inner());
+        files[id.0 as usize].clone()
     }
 
-    pub fn files(&self) -> &[SourceFile] {
-        &self.files
+    pub fn len(&self) -> usize {
+        self.files.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A snapshot of every file added so far, in id order.
+    pub fn files(&self) -> Vec<Arc<SourceFile>> {
+        self.files.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn find_by_path(&self, path: &std::path::Path) -> Option<FileId> {
-        self.files.iter().find(|f| f.path == path).map(|f| f.id)
+        let files = self.files.read().unwrap_or_else(|e| e.into_inner());
+        files.iter().find(|f| f.path == path).map(|f| f.id)
     }
 }
 

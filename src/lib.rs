@@ -7,4 +7,5 @@
 pub mod discover;
 pub mod json;
 pub mod model;
+pub mod rules;
 pub mod source;

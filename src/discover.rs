@@ -481,7 +481,10 @@ mod tests {
 
     #[test]
     fn relative_paths() {
-        assert_eq!(relative(Path::new("/a/b"), Path::new("/a/b/c/d.tf")), "c/d.tf");
+        assert_eq!(
+            relative(Path::new("/a/b"), Path::new("/a/b/c/d.tf")),
+            "c/d.tf"
+        );
         assert_eq!(relative(Path::new("/a/b"), Path::new("/a/x.tf")), "../x.tf");
     }
 }

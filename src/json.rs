@@ -406,7 +406,8 @@ mod tests {
 
     #[test]
     fn accepts_what_azure_accepts() {
-        let text = "\u{feff}{\n // comment\n \"a\": [1, 2,], /* block */\n \"b\": \"line1\nline2\",\n}";
+        let text =
+            "\u{feff}{\n // comment\n \"a\": [1, 2,], /* block */\n \"b\": \"line1\nline2\",\n}";
         let doc = p(text).unwrap();
         assert_eq!(doc.comments.len(), 2);
         let a = doc.root.get("A").unwrap();
@@ -429,7 +430,10 @@ mod tests {
     #[test]
     fn escapes() {
         let doc = p(r#"["a\"b\\c\u00e9\ud83d\ude00\n"]"#).unwrap();
-        assert_eq!(doc.root.as_array().unwrap()[0].as_str(), Some("a\"b\\cé😀\n"));
+        assert_eq!(
+            doc.root.as_array().unwrap()[0].as_str(),
+            Some("a\"b\\cé😀\n")
+        );
     }
 
     #[test]

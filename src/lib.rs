@@ -4,6 +4,7 @@
 //! See ARCHITECTURE.md in the shared folder for the big picture; each module's header says
 //! which stage it is.
 
+pub mod check;
 pub mod discover;
 pub mod json;
 pub mod model;

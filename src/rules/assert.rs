@@ -288,10 +288,7 @@ impl Assertion {
                 let mut unknown = None;
                 let mut found_any = false;
                 let list: Vec<(ResourceId, crate::model::EdgeKind)> = if *outgoing {
-                    ctx.model
-                        .outgoing(ctx.id)
-                        .map(|e| (e.to, e.kind))
-                        .collect()
+                    ctx.model.outgoing(ctx.id).map(|e| (e.to, e.kind)).collect()
                 } else {
                     ctx.model
                         .incoming(ctx.id)
@@ -427,7 +424,14 @@ impl Op {
         }
     }
 
-    fn apply(&self, node: &Node, absent: &Absent, ctx: &Ctx, path: &str, expected: &str) -> Verdict {
+    fn apply(
+        &self,
+        node: &Node,
+        absent: &Absent,
+        ctx: &Ctx,
+        path: &str,
+        expected: &str,
+    ) -> Verdict {
         if let Value::Unknown(u) = &node.value {
             return Verdict::Unknown(u.reason.clone());
         }
@@ -442,7 +446,9 @@ impl Op {
         let verdict = |ok: Option<bool>| match ok {
             Some(true) => Verdict::Pass,
             Some(false) => fail(),
-            None => Verdict::Unknown(format!("{path} contains values not known before deployment")),
+            None => Verdict::Unknown(format!(
+                "{path} contains values not known before deployment"
+            )),
         };
         match self {
             Op::Equals(v) => verdict(loose_eq(&node.value, v)),
@@ -508,7 +514,10 @@ impl Op {
 }
 
 fn list(vs: &[Value]) -> String {
-    vs.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+    vs.iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn number(v: &Value) -> Option<f64> {
@@ -554,9 +563,7 @@ pub fn loose_eq(a: &Value, b: &Value) -> Option<bool> {
             true
         }
         _ => match (number(a), number(b)) {
-            (Some(x), Some(y)) if !matches!((a, b), (Value::String(_), Value::String(_))) => {
-                x == y
-            }
+            (Some(x), Some(y)) if !matches!((a, b), (Value::String(_), Value::String(_))) => x == y,
             _ => false,
         },
     })

@@ -6,7 +6,10 @@ use super::Rule;
 /// The rule's documentation as Markdown, in fixed sections (as ruff and Clippy do).
 pub fn help_markdown(rule: &Rule) -> String {
     let mut out = String::new();
-    out.push_str(&format!("## {} ({}): {}\n\n", rule.id, rule.name, rule.title));
+    out.push_str(&format!(
+        "## {} ({}): {}\n\n",
+        rule.id, rule.name, rule.title
+    ));
     out.push_str(&format!("**Severity:** {}", rule.severity.as_str()));
     let controls = control_list(rule);
     if !controls.is_empty() {
@@ -33,7 +36,10 @@ pub fn help_markdown(rule: &Rule) -> String {
         }
         for (title, fence, snippet) in langs {
             if let Some(s) = snippet {
-                out.push_str(&format!("{title}:\n\n```{fence}\n{}\n```\n\n", s.trim_end()));
+                out.push_str(&format!(
+                    "{title}:\n\n```{fence}\n{}\n```\n\n",
+                    s.trim_end()
+                ));
             }
         }
     }

@@ -2,7 +2,7 @@
 //! its own rules in this format and must be able to fix them without reading our code.
 
 use super::assert::{Absent, Assertion, Op, Path};
-use super::{CisRef, Check, Controls, Remediation, Rule, Severity};
+use super::{Check, CisRef, Controls, Remediation, Rule, Severity};
 use crate::model::{Dialect, EdgeKind, Node, Value};
 use crate::source::Span;
 use toml::Value as T;
@@ -53,9 +53,7 @@ fn build(doc: &toml::Table, origin: &str) -> R<Rule> {
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         || id.is_empty()
     {
-        return Err(format!(
-            "`id` {id:?} must be letters, digits, `-` or `_`"
-        ));
+        return Err(format!("`id` {id:?} must be letters, digits, `-` or `_`"));
     }
     let name = req_str(doc, "name")?;
     if !name
@@ -197,10 +195,7 @@ fn check(t: &toml::Table, dialect: Dialect) -> R<Check> {
         }
     }
     let types = str_list(t.get("type").ok_or("missing `type`")?, "type")?;
-    let when = t
-        .get("when")
-        .map(|w| assertion(w, "when"))
-        .transpose()?;
+    let when = t.get("when").map(|w| assertion(w, "when")).transpose()?;
     let assert = assertion(t.get("assert").ok_or("missing `assert`")?, "assert")?;
     Ok(Check {
         dialect,
@@ -266,7 +261,11 @@ fn assertion(v: &T, at: &str) -> R<Assertion> {
                 })
                 .collect::<R<_>>()?,
         },
-        _ => return Err(format!("`{at}` needs `path` (a string or a list of alternatives)")),
+        _ => {
+            return Err(format!(
+                "`{at}` needs `path` (a string or a list of alternatives)"
+            ))
+        }
     };
     let ops: Vec<&String> = t.keys().filter(|k| OPS.contains(&k.as_str())).collect();
     if ops.len() != 1 {
@@ -497,10 +496,17 @@ assert = { path = ["https_traffic_only_enabled", "enable_https_traffic_only"], e
     #[test]
     fn errors_name_the_field() {
         let bad = RULE.replace("equals = true, absent = \"pass\"", "equal = true");
-        let e = parse_rule(&bad, "x.toml", "builtin").unwrap_err().to_string();
-        assert!(e.contains("x.toml") && e.contains("unknown field `equal`"), "{e}");
+        let e = parse_rule(&bad, "x.toml", "builtin")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("x.toml") && e.contains("unknown field `equal`"),
+            "{e}"
+        );
         let bad = RULE.replace("severity = \"high\"", "severity = \"urgent\"");
-        let e = parse_rule(&bad, "x.toml", "builtin").unwrap_err().to_string();
+        let e = parse_rule(&bad, "x.toml", "builtin")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("severity"), "{e}");
     }
 }

@@ -267,6 +267,8 @@ pub struct Edge {
 pub struct Model {
     pub resources: Vec<Resource>,
     pub edges: Vec<Edge>,
+    /// References whose target is unknown or not in the scan: (from, kind).
+    pub unresolved: Vec<(ResourceId, EdgeKind)>,
     outgoing: Vec<Vec<usize>>,
     incoming: Vec<Vec<usize>>,
 }
@@ -284,6 +286,7 @@ impl Model {
         Model {
             resources,
             edges,
+            unresolved: Vec::new(),
             outgoing,
             incoming,
         }

@@ -320,6 +320,24 @@ impl Assertion {
                 if let Some(r) = unknown {
                     return Verdict::Unknown(r);
                 }
+                if !found_any {
+                    // A reference we could not resolve (unknown name, resource in another
+                    // repository) may be the one we look for: unknown, not missing.
+                    let dangling = ctx.model.unresolved.iter().any(|(from, kind)| {
+                        edges_ok(*kind)
+                            && if *outgoing {
+                                *from == ctx.id
+                            } else {
+                                types.iter().any(|t| ctx.model.get(*from).is_type(t))
+                            }
+                    });
+                    if dangling {
+                        return Verdict::Unknown(format!(
+                            "a reference to or from {} could not be resolved",
+                            types.join(" or ")
+                        ));
+                    }
+                }
                 let expected = expect
                     .clone()
                     .unwrap_or_else(|| format!("a linked {}", types.join(" or ")));

@@ -117,7 +117,28 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
     });
 
     // parse + evaluate, one task per entry point
-    let param_index = arm::parameter_index(&files);
+    let mut param_index = arm::parameter_index(&files);
+    // A template scanned on its own still gets the parameter file beside it.
+    for (_, kind, path) in &files {
+        if *kind != FileKind::ArmTemplate {
+            continue;
+        }
+        let candidate = arm::parameter_file_for(path);
+        if param_index.contains_key(&candidate) || !candidate.is_file() {
+            continue;
+        }
+        if let Ok(text) = std::fs::read(&candidate)
+            .map_err(|e| e.to_string())
+            .and_then(discover::decode)
+        {
+            let id = sources.add(
+                candidate.clone(),
+                discover::relative(&root, &candidate),
+                text,
+            );
+            param_index.insert(candidate, id);
+        }
+    }
     let arm_out: Vec<arm::Output> = files
         .par_iter()
         .filter(|(_, k, _)| *k == FileKind::ArmTemplate)

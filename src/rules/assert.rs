@@ -212,14 +212,16 @@ impl Assertion {
                 let expected = expect.clone().unwrap_or_else(|| op.describe());
                 match resolved {
                     Resolved::Unknown(reason) => Verdict::Unknown(reason),
-                    Resolved::Absent(span) => {
+                    Resolved::Absent(_) => {
                         let default_absent = match op {
                             Op::Each(_) => Absent::Pass,
                             _ => absent.clone(),
                         };
                         match decide_absent(&default_absent, ctx.resource) {
+                            // A missing property is reported on the resource header: a tight,
+                            // stable region (its parent object may span a whole block).
                             Verdict::Fail(_) => Verdict::Fail(vec![Failure {
-                                span: header_or(span, ctx.resource.header),
+                                span: ctx.resource.header,
                                 path: path_text,
                                 found: None,
                                 expected,

@@ -4,5 +4,7 @@
 //! See ARCHITECTURE.md in the shared folder for the big picture; each module's header says
 //! which stage it is.
 
+pub mod arm;
+pub mod eval;
 pub mod model;
 pub mod source;

@@ -1021,3 +1021,176 @@ mod tests {
         assert_eq!(ev(&src), j(r#""x""#));
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::arm::expr::parse;
+    use proptest::prelude::*;
+
+    /// Every library function name plus the interpreter's special forms, and a few that do
+    /// not exist.
+    const NAMES: &[&str] = &[
+        "array",
+        "concat",
+        "contains",
+        "createArray",
+        "empty",
+        "first",
+        "last",
+        "flatten",
+        "indexOf",
+        "lastIndexOf",
+        "intersection",
+        "items",
+        "length",
+        "max",
+        "min",
+        "range",
+        "skip",
+        "take",
+        "union",
+        "tryIndexFromEnd",
+        "createObject",
+        "json",
+        "null",
+        "objectKeys",
+        "shallowMerge",
+        "tryGet",
+        "coalesce",
+        "equals",
+        "greater",
+        "greaterOrEquals",
+        "less",
+        "lessOrEquals",
+        "and",
+        "or",
+        "if",
+        "bool",
+        "not",
+        "true",
+        "false",
+        "add",
+        "sub",
+        "mul",
+        "div",
+        "mod",
+        "int",
+        "float",
+        "base64",
+        "base64ToString",
+        "base64ToJson",
+        "dataUri",
+        "dataUriToString",
+        "endsWith",
+        "startsWith",
+        "format",
+        "guid",
+        "join",
+        "padLeft",
+        "replace",
+        "split",
+        "string",
+        "substring",
+        "toLower",
+        "toUpper",
+        "trim",
+        "uniqueString",
+        "uri",
+        "uriComponent",
+        "uriComponentToString",
+        "dateTimeAdd",
+        "dateTimeFromEpoch",
+        "dateTimeToEpoch",
+        "parseCidr",
+        "cidrSubnet",
+        "cidrHost",
+        "any",
+        "resourceId",
+        "subscriptionResourceId",
+        "tenantResourceId",
+        "extensionResourceId",
+        "managementGroupResourceId",
+        "reference",
+        "listKeys",
+        "utcNow",
+        "parameters",
+        "filter",
+        "map",
+        "mapValues",
+        "reduce",
+        "sort",
+        "toObject",
+        "groupBy",
+        "lambda",
+        "lambdaVariables",
+        "nosuch",
+    ];
+
+    fn leaf() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (-3i64..300).prop_map(|n| n.to_string()),
+            prop_oneof![Just(i64::MAX), Just(i64::MIN), Just(-1i64)].prop_map(|n| n.to_string()),
+            "[a-zA-Z0-9 ,./:{}%=+-]{0,12}".prop_map(|s| format!("'{}'", s.replace('\'', "''"))),
+            prop_oneof![
+                Just("'10.0.0.0/16'".to_string()),
+                Just("'2020-01-31T10:00:00Z'".to_string()),
+                Just("'P1M'".to_string()),
+                Just("'{0:D3}-{1}'".to_string()),
+                Just("'Microsoft.Web/sites'".to_string()),
+                Just("'x'".to_string()),
+                Just("'{\"a\":[1,{\"b\":null}]}'".to_string()),
+                Just("true".to_string()),
+                Just("null".to_string()),
+                Just("lambdaVariables('x')".to_string()),
+                Just("lambda('x', lambdaVariables('x'))".to_string()),
+                Just(
+                    "lambda('a', 'b', less(lambdaVariables('a'), lambdaVariables('b')))"
+                        .to_string()
+                ),
+            ],
+        ]
+    }
+
+    fn expr() -> impl Strategy<Value = String> {
+        leaf().prop_recursive(5, 40, 4, |inner| {
+            prop_oneof![
+                (
+                    prop::sample::select(NAMES),
+                    prop::collection::vec(inner.clone(), 0..4)
+                )
+                    .prop_map(|(n, args)| format!("{n}({})", args.join(", "))),
+                (inner.clone(), "[a-z]{1,3}").prop_map(|(e, m)| format!("{e}.{m}")),
+                (inner.clone(), inner).prop_map(|(e, i)| format!("{e}[{i}]")),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn structured_expressions_never_panic(e in expr()) {
+            let src = format!("[{e}]");
+            if let Ok(ast) = parse(&src) {
+                let _ = eval(&ast, &mut NoScope);
+            }
+        }
+
+        #[test]
+        fn random_strings_never_panic(s in "\\[?[a-zA-Z0-9(),'\\[\\]. -]{0,60}\\]?") {
+            if let Ok(ast) = parse(&s) {
+                let _ = eval(&ast, &mut NoScope);
+            }
+        }
+
+        #[test]
+        fn arbitrary_unicode_never_panics(s in "\\PC{0,40}") {
+            let _ = parse(&s);
+            let wrapped = format!("[{s}]");
+            if let Ok(ast) = parse(&wrapped) {
+                let _ = eval(&ast, &mut NoScope);
+            }
+        }
+    }
+}

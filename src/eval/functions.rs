@@ -80,7 +80,45 @@ use std::fmt::Write as _;
 
 /// Calls a library function by name (any case). None when there is no such function.
 pub fn call(name: &str, args: Vec<Value>, at: u32) -> Option<Result<Value, EvalError>> {
-    call_lowercase(&name.to_ascii_lowercase(), name, args, at)
+    let lower = LowerName::new(name);
+    call_lowercase(lower.as_str(), name, args, at)
+}
+
+/// A function name lower-cased without a heap allocation for the usual short names: this
+/// runs for every call in every expression of a scan.
+pub struct LowerName {
+    buf: [u8; 32],
+    len: usize,
+    heap: Option<String>,
+}
+
+impl LowerName {
+    pub fn new(name: &str) -> LowerName {
+        let mut buf = [0u8; 32];
+        if name.len() <= buf.len() {
+            buf[..name.len()].copy_from_slice(name.as_bytes());
+            buf[..name.len()].make_ascii_lowercase();
+            LowerName {
+                buf,
+                len: name.len(),
+                heap: None,
+            }
+        } else {
+            LowerName {
+                buf,
+                len: 0,
+                heap: Some(name.to_ascii_lowercase()),
+            }
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match &self.heap {
+            Some(s) => s,
+            // ASCII lower-casing keeps UTF-8 valid, so this never falls back.
+            None => std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default(),
+        }
+    }
 }
 
 /// [`call`] with the name already lower-cased (`lname`); `name` as written is for messages.
@@ -369,7 +407,9 @@ fn all_equal(it: impl Iterator<Item = Option<bool>>) -> Option<bool> {
 }
 
 /// How a scalar appears inside a string (`concat`, `format`, `join`, `string`): .NET's
-/// `ToString`, so bools are `True`/`False`; arrays and objects as compact JSON.
+/// `ToString`, so bools are `True`/`False` (ARM's `string(true())` is `'True'`, a known
+/// difference from JSON that other ARM evaluators also had to match); arrays and objects as
+/// compact JSON.
 fn display(v: &Value, out: &mut String) {
     match v {
         Value::Null => {}

@@ -172,8 +172,9 @@ impl<'s> Interp<'s> {
                 }),
             };
         }
-        let lname = name.to_ascii_lowercase();
-        match lname.as_str() {
+        let lower = functions::LowerName::new(name);
+        let lname = lower.as_str();
+        match lname {
             "if" => return self.if_(name, at, args),
             "and" | "or" => return self.and_or(lname == "and", name, at, args),
             "coalesce" => return self.coalesce(name, at, args),
@@ -195,7 +196,7 @@ impl<'s> Interp<'s> {
                 }
             }
             "filter" | "map" | "mapvalues" | "reduce" | "sort" | "toobject" | "groupby" => {
-                return self.lambda_fn(&lname, name, at, args)
+                return self.lambda_fn(lname, name, at, args)
             }
             _ => {}
         }
@@ -203,7 +204,7 @@ impl<'s> Interp<'s> {
         if let Some(r) = self.scope.call(None, name, &vals) {
             return r;
         }
-        match functions::call_lowercase(&lname, name, vals, at) {
+        match functions::call_lowercase(lname, name, vals, at) {
             Some(r) => r,
             None => Err(EvalError::UnknownFunction {
                 name: name.to_string(),

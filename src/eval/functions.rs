@@ -2513,6 +2513,15 @@ fn finish_id(r: Result<Option<Unknown>, EvalError>, out: String) -> R {
     }
 }
 
+/// A resource id function's result, except that a shape error is not reported when some
+/// argument is unknown: the unknown may be the type, so the arguments were misread.
+fn id_or_unknown(args: &[Value], r: R) -> R {
+    match (r, args.iter().find_map(as_unknown)) {
+        (Err(_), Some(u)) => Ok(Value::Unknown(u.clone())),
+        (r, _) => r,
+    }
+}
+
 /// `resourceId([subscriptionId], [resourceGroupName], type, name1, [name2]…)` →
 /// `/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.X/y/name1…`.
 /// Omitted or unknown subscription and resource group arguments become the
@@ -2523,7 +2532,12 @@ pub fn resource_id(args: &[Value]) -> Option<R> {
 }
 
 fn f_resource_id(c: Ctx<'_>, args: Vec<Value>) -> R {
-    let Some(t) = type_position(&args, 2) else {
+    let r = f_resource_id_inner(c, &args);
+    id_or_unknown(&args, r)
+}
+
+fn f_resource_id_inner(c: Ctx<'_>, args: &[Value]) -> R {
+    let Some(t) = type_position(args, 2) else {
         if let Some(u) = args.iter().find_map(as_unknown) {
             return Ok(Value::Unknown(u.clone()));
         }
@@ -2544,12 +2558,17 @@ fn f_resource_id(c: Ctx<'_>, args: Vec<Value>) -> R {
         ),
     };
     let mut out = format!("/subscriptions/{sub}/resourceGroups/{rg}");
-    let r = append_provider_path(c, &mut out, &args, t);
+    let r = append_provider_path(c, &mut out, args, t);
     finish_id(r, out)
 }
 
 fn f_subscription_resource_id(c: Ctx<'_>, args: Vec<Value>) -> R {
-    let Some(t) = type_position(&args, 1) else {
+    let r = f_subscription_resource_id_inner(c, &args);
+    id_or_unknown(&args, r)
+}
+
+fn f_subscription_resource_id_inner(c: Ctx<'_>, args: &[Value]) -> R {
+    let Some(t) = type_position(args, 1) else {
         if let Some(u) = args.iter().find_map(as_unknown) {
             return Ok(Value::Unknown(u.clone()));
         }
@@ -2561,7 +2580,7 @@ fn f_subscription_resource_id(c: Ctx<'_>, args: Vec<Value>) -> R {
         SUBSCRIPTION_PLACEHOLDER.to_string()
     };
     let mut out = format!("/subscriptions/{sub}");
-    let r = append_provider_path(c, &mut out, &args, t);
+    let r = append_provider_path(c, &mut out, args, t);
     finish_id(r, out)
 }
 
@@ -2575,7 +2594,12 @@ fn f_tenant_resource_id(c: Ctx<'_>, args: Vec<Value>) -> R {
 }
 
 fn f_management_group_resource_id(c: Ctx<'_>, args: Vec<Value>) -> R {
-    let Some(t) = type_position(&args, 1) else {
+    let r = f_management_group_resource_id_inner(c, &args);
+    id_or_unknown(&args, r)
+}
+
+fn f_management_group_resource_id_inner(c: Ctx<'_>, args: &[Value]) -> R {
+    let Some(t) = type_position(args, 1) else {
         if let Some(u) = args.iter().find_map(as_unknown) {
             return Ok(Value::Unknown(u.clone()));
         }
@@ -2587,7 +2611,7 @@ fn f_management_group_resource_id(c: Ctx<'_>, args: Vec<Value>) -> R {
         MANAGEMENT_GROUP_PLACEHOLDER.to_string()
     };
     let mut out = format!("/providers/Microsoft.Management/managementGroups/{mg}");
-    let r = append_provider_path(c, &mut out, &args, t);
+    let r = append_provider_path(c, &mut out, args, t);
     finish_id(r, out)
 }
 
@@ -3108,6 +3132,11 @@ mod tests {
         );
         assert!(matches!(
             ev("[resourceId('Microsoft.Web/sites', parameters('name'))]"),
+            Value::Unknown(_)
+        ));
+        // The unknown may be the type: no shape error then.
+        assert!(matches!(
+            ev("[resourceId(parameters('rg'), variables('type'), 'a/b')]"),
             Value::Unknown(_)
         ));
         fails(

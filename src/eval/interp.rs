@@ -1195,3 +1195,34 @@ mod proptests {
         }
     }
 }
+
+#[cfg(test)]
+mod bench {
+    use super::*;
+    use crate::arm::expr::parse;
+
+    /// Rough throughput check: `cargo test --release --lib -- --ignored eval_throughput --nocapture`.
+    #[test]
+    #[ignore]
+    fn eval_throughput() {
+        let exprs = [
+            "[concat(parameters('prefix'), uniqueString(resourceGroup().id))]",
+            "[format('{0}-{1}', 'a', 2)]",
+            "[if(equals(parameters('env'),'prod'), 'Standard_GRS', 'Standard_LRS')]",
+            "[resourceId('Microsoft.Network/virtualNetworks/subnets', 'vnet1', 'default')]",
+            "[toLower(concat('st', replace(guid('a', 'b'), '-', '')))]",
+            "[union(createObject('a', 1), createObject('b', createArray(1, 2, 3)))]",
+        ];
+        let n = 200_000;
+        let start = std::time::Instant::now();
+        for i in 0..n {
+            let e = parse(exprs[i % exprs.len()]).unwrap();
+            let _ = eval(&e, &mut NoScope);
+        }
+        let dt = start.elapsed();
+        eprintln!(
+            "{n} parse+eval in {dt:?}: {:.0} ns each",
+            dt.as_nanos() as f64 / n as f64
+        );
+    }
+}

@@ -2527,8 +2527,16 @@ fn id_or_unknown(args: &[Value], r: R) -> R {
 /// Omitted or unknown subscription and resource group arguments become the
 /// [`SUBSCRIPTION_PLACEHOLDER`] / [`RESOURCE_GROUP_PLACEHOLDER`] literals; unknown types or
 /// names make the id Unknown.
-pub fn resource_id(args: &[Value]) -> Option<R> {
-    call("resourceId", args.to_vec(), 0)
+pub fn resource_id(args: &[Value]) -> Result<Value, EvalError> {
+    let c = Ctx {
+        name: "resourceId",
+        at: 0,
+    };
+    if args.len() < 2 {
+        return Err(c.arity("at least 2", args.len()));
+    }
+    let r = f_resource_id_inner(c, args);
+    id_or_unknown(args, r)
 }
 
 fn f_resource_id(c: Ctx<'_>, args: Vec<Value>) -> R {
@@ -3164,9 +3172,10 @@ mod tests {
             "[extensionResourceId(resourceId('Microsoft.KeyVault/vaults', 'kv'), 'Microsoft.Authorization/locks', 'lock1')]",
             r#""/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.KeyVault/vaults/kv/providers/Microsoft.Authorization/locks/lock1""#,
         );
-        assert!(resource_id(&[string("Microsoft.Web/sites"), string("a")])
-            .unwrap()
-            .is_ok());
+        assert_eq!(
+            resource_id(&[string("Microsoft.Web/sites"), string("a")]).unwrap(),
+            string("/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Web/sites/a")
+        );
     }
 
     #[test]

@@ -2461,7 +2461,9 @@ fn append_provider_path(
     args: &[Value],
     type_index: usize,
 ) -> Result<Option<Unknown>, EvalError> {
-    let ty = c.str(args, type_index)?;
+    // Azure accepts a trailing slash (`'Microsoft.Network/publicIPAddresses/'`), and many
+    // published templates rely on it.
+    let ty = c.str(args, type_index)?.trim_end_matches('/');
     let mut segments = ty.split('/');
     let ns = segments.next().unwrap_or_default();
     let types: Vec<&str> = segments.collect();

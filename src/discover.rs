@@ -378,10 +378,14 @@ fn visit(path: &Path, root: &Path, filter: &Filter, explicit: bool, found: &Mute
             return;
         }
     };
+    // Kept for the error path: a JSON file is only IaC if its content says so.
+    let lossy_is_arm = matches!(name_kind, NameKind::Json)
+        && std::str::from_utf8(&bytes).is_err()
+        && classify_json(&String::from_utf8_lossy(&bytes)).is_some();
     let text = match decode(bytes) {
         Ok(t) => t,
         Err(msg) => {
-            if matches!(name_kind, NameKind::Known(_)) || explicit {
+            if matches!(name_kind, NameKind::Known(_)) || explicit || lossy_is_arm {
                 found.lock().unwrap().problems.push(problem(msg));
             }
             return;

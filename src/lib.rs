@@ -10,6 +10,7 @@ pub mod eval;
 pub mod json;
 pub mod link;
 pub mod model;
+pub mod normalize;
 pub mod report;
 pub mod rules;
 pub mod source;
@@ -171,7 +172,8 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         }
     }
 
-    // graph
+    // one shape per setting, then the graph
+    normalize::run(&mut resources);
     let model = link::run(resources);
 
     // check

@@ -10,7 +10,8 @@ use basegate::rules;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-const EXTENSIONS: &[&str] = &["json", "bicep", "bicepparam", "tf"];
+/// Languages whose frontend has landed; fixtures in the others wait for it.
+const EXTENSIONS: &[&str] = &["json"];
 
 fn fixture_files(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)

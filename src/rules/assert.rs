@@ -46,6 +46,9 @@ pub enum Op {
     NotContains(Value),
     /// Array or object or string is empty (`true`) or not (`false`).
     Empty(bool),
+    /// A port specification (`"3389"`, `"*"`, `"3000-4000"`, a number, or an array of
+    /// those) includes the port.
+    Covers(u16),
     /// Every element of the array at the path satisfies the assertion (paths relative to
     /// the element). Absent or empty arrays pass.
     Each(Box<Assertion>),
@@ -440,6 +443,7 @@ impl Op {
             Op::NotContains(v) => format!("a value without {v}"),
             Op::Empty(true) => "empty".to_string(),
             Op::Empty(false) => "not empty".to_string(),
+            Op::Covers(p) => format!("a port range including {p}"),
             Op::Each(_) | Op::Some(_) => "see the rule".to_string(),
         }
     }
@@ -499,6 +503,7 @@ impl Op {
                 };
                 verdict(empty.map(|e| e == *want))
             }
+            Op::Covers(port) => verdict(covers(&node.value, *port)),
             Op::Each(inner) => match &node.value {
                 Value::Array(items) => all(items.iter().map(|i| inner.eval(i, ctx)).collect()),
                 Value::Null => Verdict::Pass,
@@ -530,6 +535,47 @@ impl Op {
                 _ => inner.eval(node, ctx),
             },
         }
+    }
+}
+
+/// Whether a port spec includes `port`. `None` when part of it is unknown.
+fn covers(v: &Value, port: u16) -> Option<bool> {
+    match v {
+        Value::Int(i) => Some(*i == port as i64),
+        Value::String(s) => {
+            let s = s.trim();
+            if s == "*" || s.eq_ignore_ascii_case("any") {
+                return Some(true);
+            }
+            // Terraform and ARM both accept comma-separated lists in one string.
+            Some(s.split(',').any(|part| {
+                let part = part.trim();
+                match part.split_once('-') {
+                    Some((a, b)) => match (a.trim().parse::<u32>(), b.trim().parse::<u32>()) {
+                        (Ok(a), Ok(b)) => a <= port as u32 && port as u32 <= b,
+                        _ => false,
+                    },
+                    None => part.parse::<u32>().ok() == Some(port as u32),
+                }
+            }))
+        }
+        Value::Array(items) => {
+            let mut unknown = false;
+            for i in items {
+                match covers(&i.value, port) {
+                    Some(true) => return Some(true),
+                    None => unknown = true,
+                    _ => {}
+                }
+            }
+            if unknown {
+                None
+            } else {
+                Some(false)
+            }
+        }
+        Value::Unknown(_) => None,
+        _ => Some(false),
     }
 }
 
@@ -647,6 +693,16 @@ mod tests {
         assert!(!version_ge("2018-11-01", "2019-04-01"));
         assert!(version_ge("4.10.0", "4.9"));
         assert!(!version_ge("3.117.1", "4.0.0"));
+    }
+
+    #[test]
+    fn port_coverage() {
+        let s = |x: &str| Value::String(x.into());
+        assert_eq!(covers(&s("*"), 22), Some(true));
+        assert_eq!(covers(&s("20-25"), 22), Some(true));
+        assert_eq!(covers(&s("80,443"), 443), Some(true));
+        assert_eq!(covers(&s("3389"), 22), Some(false));
+        assert_eq!(covers(&Value::Int(22), 22), Some(true));
     }
 
     #[test]

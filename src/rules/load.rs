@@ -218,6 +218,7 @@ const OPS: &[&str] = &[
     "contains",
     "not_contains",
     "empty",
+    "covers",
     "each",
     "some",
 ];
@@ -324,6 +325,11 @@ fn assertion(v: &T, at: &str) -> R<Assertion> {
                 Op::NotMatches(r)
             }
         }
+        "covers" => Op::Covers(
+            arg.as_integer()
+                .and_then(|i| u16::try_from(i).ok())
+                .ok_or_else(|| format!("`{here}` must be a port number"))?,
+        ),
         "contains" => Op::Contains(value(arg)),
         "not_contains" => Op::NotContains(value(arg)),
         "each" => Op::Each(Box::new(assertion(arg, &here)?)),

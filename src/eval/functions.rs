@@ -1772,9 +1772,9 @@ fn f_substring(c: Ctx<'_>, args: Vec<Value>) -> R {
     let len = s.chars().count() as i64;
     let count = match args.get(2) {
         Some(_) => c.int(&args, 2)?,
-        None => len - start,
+        None => len.saturating_sub(start),
     };
-    if start < 0 || count < 0 || start > len || count > len - start {
+    if start < 0 || count < 0 || start > len || count > len.saturating_sub(start) {
         return Err(c.err(format!(
             "startIndex {start} and length {count} must refer to a location within the string (length {len})"
         )));

@@ -131,16 +131,15 @@ pub struct Ctx<'a> {
 
 /// What a path leads to.
 enum Resolved<'a> {
-    /// Nothing there; the span is the nearest present ancestor (the resource header at
-    /// the root), which is where a finding about a missing property points.
-    Absent(Span),
+    /// Nothing there. The span is that of a written `null` (the author wrote "not set"
+    /// there, so a finding points at it); None when the property is simply left out.
+    Absent(Option<Span>),
     Unknown(String),
     Values(Vec<&'a Node>),
 }
 
-fn resolve<'a>(node: &'a Node, segments: &[String], header: Span) -> Resolved<'a> {
+fn resolve<'a>(node: &'a Node, segments: &[String]) -> Resolved<'a> {
     let mut current: Vec<&'a Node> = vec![node];
-    let mut nearest = header;
     for seg in segments {
         let mut next = Vec::new();
         for n in current {
@@ -167,10 +166,16 @@ fn resolve<'a>(node: &'a Node, segments: &[String], header: Span) -> Resolved<'a
                 _ => {}
             }
         }
+        // `null` is how ARM (`null()`), Bicep and Terraform say "not set": the platform
+        // default applies, exactly as if the property were left out.
+        let written_null = next
+            .iter()
+            .find(|n| matches!(n.value, Value::Null))
+            .map(|n| n.span);
+        next.retain(|n| !matches!(n.value, Value::Null));
         if next.is_empty() {
-            return Resolved::Absent(nearest);
+            return Resolved::Absent(written_null);
         }
-        nearest = next[0].span;
         current = next;
     }
     Resolved::Values(current)
@@ -196,7 +201,7 @@ impl Assertion {
             } => {
                 let mut chosen = None;
                 for alt in &path.alternatives {
-                    match resolve(node, alt, ctx.resource.header) {
+                    match resolve(node, alt) {
                         Resolved::Absent(s) => {
                             if chosen.is_none() {
                                 chosen = Some((alt, Resolved::Absent(s)));
@@ -215,7 +220,7 @@ impl Assertion {
                 let expected = expect.clone().unwrap_or_else(|| op.describe());
                 match resolved {
                     Resolved::Unknown(reason) => Verdict::Unknown(reason),
-                    Resolved::Absent(_) => {
+                    Resolved::Absent(null_at) => {
                         let default_absent = match op {
                             Op::Each(_) => Absent::Pass,
                             _ => absent.clone(),
@@ -224,7 +229,7 @@ impl Assertion {
                             // A missing property is reported on the resource header: a tight,
                             // stable region (its parent object may span a whole block).
                             Verdict::Fail(_) => Verdict::Fail(vec![Failure {
-                                span: ctx.resource.header,
+                                span: null_at.unwrap_or(ctx.resource.header),
                                 path: path_text,
                                 found: None,
                                 expected,

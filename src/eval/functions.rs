@@ -885,7 +885,7 @@ fn f_range(c: Ctx<'_>, args: Vec<Value>) -> R {
     if !(0..=10_000).contains(&count) {
         return Err(c.err(format!("count must be between 0 and 10000, got {count}")));
     }
-    if start.checked_add(count).map_or(true, |e| e > 2_147_483_647) || start < i32::MIN as i64 {
+    if start.checked_add(count).is_none_or(|e| e > 2_147_483_647) || start < i32::MIN as i64 {
         return Err(c.err("startIndex + count must not exceed 2147483647"));
     }
     Ok(Value::Array(
@@ -1536,9 +1536,9 @@ fn f_format(c: Ctx<'_>, args: Vec<Value>) -> R {
                         let pad = width.saturating_sub(text.chars().count());
                         if w < 0 {
                             out.push_str(&text);
-                            out.extend(std::iter::repeat(' ').take(pad));
+                            out.extend(std::iter::repeat_n(' ', pad));
                         } else {
-                            out.extend(std::iter::repeat(' ').take(pad));
+                            out.extend(std::iter::repeat_n(' ', pad));
                             out.push_str(&text);
                         }
                     }
@@ -1700,7 +1700,10 @@ fn f_pad_left(c: Ctx<'_>, args: Vec<Value>) -> R {
     };
     let len = s.chars().count();
     let mut out = String::with_capacity(s.len() + (total as usize).saturating_sub(len));
-    out.extend(std::iter::repeat(pad).take((total as usize).saturating_sub(len)));
+    out.extend(std::iter::repeat_n(
+        pad,
+        (total as usize).saturating_sub(len),
+    ));
     out.push_str(&s);
     Ok(string(out))
 }
@@ -2235,7 +2238,7 @@ fn format_datetime(c: Ctx<'_>, t: Instant, fmt: &str) -> Result<String, EvalErro
                 run = 2;
             }
             other => {
-                out.extend(std::iter::repeat(other).take(run));
+                out.extend(std::iter::repeat_n(other, run));
             }
         }
         i += run;

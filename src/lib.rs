@@ -145,6 +145,18 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         .filter(|(_, k, _)| *k == FileKind::ArmTemplate)
         .map(|(id, _, _)| arm::evaluate_file(&sources, *id, &param_index, explicit_params))
         .collect();
+    // Languages whose frontend is not in this build are reported, never passed in silence.
+    for (id, kind, _) in &files {
+        if !matches!(kind, FileKind::ArmTemplate | FileKind::ArmParameters) {
+            diagnostics.push(Diagnostic::error(
+                Span::file_start(*id),
+                format!(
+                    "{} files are not scanned by this version of basegate",
+                    kind.language_name()
+                ),
+            ));
+        }
+    }
     let mut resources = Vec::new();
     for o in arm_out {
         resources.extend(o.resources);

@@ -53,7 +53,10 @@ pub fn run(resources: &mut [Resource]) {
     for (i, r) in resources.iter().enumerate() {
         if r.dialect == Dialect::Arm {
             if let Some(n) = &r.name {
-                index.insert((r.type_name.to_ascii_lowercase(), n.to_ascii_lowercase()), i);
+                index.insert(
+                    (r.type_name.to_ascii_lowercase(), n.to_ascii_lowercase()),
+                    i,
+                );
             }
         }
     }
@@ -69,11 +72,19 @@ pub fn run(resources: &mut [Resource]) {
         let Some((parent_name, last)) = name.rsplit_once('/') else {
             continue;
         };
-        if fold.child_name.is_some_and(|n| !last.eq_ignore_ascii_case(n)) {
+        if fold
+            .child_name
+            .is_some_and(|n| !last.eq_ignore_ascii_case(n))
+        {
             continue;
         }
-        let key = (fold.parent_type.to_ascii_lowercase(), parent_name.to_ascii_lowercase());
-        let Some(&parent) = index.get(&key) else { continue };
+        let key = (
+            fold.parent_type.to_ascii_lowercase(),
+            parent_name.to_ascii_lowercase(),
+        );
+        let Some(&parent) = index.get(&key) else {
+            continue;
+        };
         let props = r
             .body
             .get("properties")
@@ -83,7 +94,10 @@ pub fn run(resources: &mut [Resource]) {
             How::MergeInto(_) => props,
             How::AppendTo(_) => Node::new(
                 Value::Object(vec![
-                    ("name".to_string(), Node::new(Value::String(last.to_string()), r.header)),
+                    (
+                        "name".to_string(),
+                        Node::new(Value::String(last.to_string()), r.header),
+                    ),
                     ("properties".to_string(), props),
                 ]),
                 r.body.span,
@@ -122,7 +136,11 @@ pub fn run(resources: &mut [Resource]) {
 
 /// The node at `path`, created (with `empty`) where missing. None when something on the way
 /// is not an object (an unknown value: nothing to fold into).
-fn ensure<'a>(node: &'a mut Node, path: &[&str], empty: impl Fn() -> Value) -> Option<&'a mut Node> {
+fn ensure<'a>(
+    node: &'a mut Node,
+    path: &[&str],
+    empty: impl Fn() -> Value,
+) -> Option<&'a mut Node> {
     let mut cur = node;
     for (i, seg) in path.iter().enumerate() {
         if !matches!(cur.value, Value::Object(_)) {

@@ -68,7 +68,7 @@
 //! | `parseCidr`, `cidrSubnet`, `cidrHost` | cidr | IPv4 and IPv6; `cidrHost(n, 0)` is the first usable address |
 //! | `any` | any | identity |
 //! | `resourceId`, `subscriptionResourceId`, `tenantResourceId`, `extensionResourceId`, `managementGroupResourceId` | resource | pure: see [`resource_id`]; omitted or unknown subscription / resource group / management group → `{subscriptionId}` / `{resourceGroupName}` / `{managementGroupName}` placeholders |
-//! | `reference`, `list*` (`listKeys`, …), `newGuid`, `deployment`, `environment`, `resourceGroup`, `subscription`, `tenant`, `managementGroup`, `pickZones`, `providers`, `getSecret`, `deployer`, `externalInput` | deployment | deployment-time: Unknown |
+//! | `reference`, `references`, `list*` (`listKeys`, …), `newGuid`, `deployment`, `environment`, `resourceGroup`, `subscription`, `tenant`, `managementGroup`, `pickZones`, `providers`, `getSecret`, `deployer`, `externalInput` | deployment | deployment-time: Unknown |
 //! | `parameters`, `variables`, `copyIndex` | deployment | context: the scope's job; Unknown when it does not answer |
 
 use crate::eval::interp::EvalError;
@@ -80,7 +80,45 @@ use std::fmt::Write as _;
 
 /// Calls a library function by name (any case). None when there is no such function.
 pub fn call(name: &str, args: Vec<Value>, at: u32) -> Option<Result<Value, EvalError>> {
-    call_lowercase(&name.to_ascii_lowercase(), name, args, at)
+    let lower = LowerName::new(name);
+    call_lowercase(lower.as_str(), name, args, at)
+}
+
+/// A function name lower-cased without a heap allocation for the usual short names: this
+/// runs for every call in every expression of a scan.
+pub struct LowerName {
+    buf: [u8; 32],
+    len: usize,
+    heap: Option<String>,
+}
+
+impl LowerName {
+    pub fn new(name: &str) -> LowerName {
+        let mut buf = [0u8; 32];
+        if name.len() <= buf.len() {
+            buf[..name.len()].copy_from_slice(name.as_bytes());
+            buf[..name.len()].make_ascii_lowercase();
+            LowerName {
+                buf,
+                len: name.len(),
+                heap: None,
+            }
+        } else {
+            LowerName {
+                buf,
+                len: 0,
+                heap: Some(name.to_ascii_lowercase()),
+            }
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match &self.heap {
+            Some(s) => s,
+            // ASCII lower-casing keeps UTF-8 valid, so this never falls back.
+            None => std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default(),
+        }
+    }
 }
 
 /// [`call`] with the name already lower-cased (`lname`); `name` as written is for messages.
@@ -369,7 +407,9 @@ fn all_equal(it: impl Iterator<Item = Option<bool>>) -> Option<bool> {
 }
 
 /// How a scalar appears inside a string (`concat`, `format`, `join`, `string`): .NET's
-/// `ToString`, so bools are `True`/`False`; arrays and objects as compact JSON.
+/// `ToString`, so bools are `True`/`False` (ARM's `string(true())` is `'True'`, a known
+/// difference from JSON that other ARM evaluators also had to match); arrays and objects as
+/// compact JSON.
 fn display(v: &Value, out: &mut String) {
     match v {
         Value::Null => {}
@@ -473,6 +513,7 @@ fn context_function(c: Ctx<'_>, lname: &str, args: &[Value]) -> Option<R> {
     let deployment_time = matches!(
         lname,
         "reference"
+            | "references"
             | "utcnow"
             | "newguid"
             | "deployment"
@@ -844,7 +885,7 @@ fn f_range(c: Ctx<'_>, args: Vec<Value>) -> R {
     if !(0..=10_000).contains(&count) {
         return Err(c.err(format!("count must be between 0 and 10000, got {count}")));
     }
-    if start.checked_add(count).is_none_or(|e| e > 2_147_483_647) || start < i32::MIN as i64 {
+    if start.checked_add(count).map_or(true, |e| e > 2_147_483_647) || start < i32::MIN as i64 {
         return Err(c.err("startIndex + count must not exceed 2147483647"));
     }
     Ok(Value::Array(
@@ -1495,9 +1536,9 @@ fn f_format(c: Ctx<'_>, args: Vec<Value>) -> R {
                         let pad = width.saturating_sub(text.chars().count());
                         if w < 0 {
                             out.push_str(&text);
-                            out.extend(std::iter::repeat_n(' ', pad));
+                            out.extend(std::iter::repeat(' ').take(pad));
                         } else {
-                            out.extend(std::iter::repeat_n(' ', pad));
+                            out.extend(std::iter::repeat(' ').take(pad));
                             out.push_str(&text);
                         }
                     }
@@ -1659,10 +1700,7 @@ fn f_pad_left(c: Ctx<'_>, args: Vec<Value>) -> R {
     };
     let len = s.chars().count();
     let mut out = String::with_capacity(s.len() + (total as usize).saturating_sub(len));
-    out.extend(std::iter::repeat_n(
-        pad,
-        (total as usize).saturating_sub(len),
-    ));
+    out.extend(std::iter::repeat(pad).take((total as usize).saturating_sub(len)));
     out.push_str(&s);
     Ok(string(out))
 }
@@ -2197,7 +2235,7 @@ fn format_datetime(c: Ctx<'_>, t: Instant, fmt: &str) -> Result<String, EvalErro
                 run = 2;
             }
             other => {
-                out.extend(std::iter::repeat_n(other, run));
+                out.extend(std::iter::repeat(other).take(run));
             }
         }
         i += run;
@@ -2423,7 +2461,9 @@ fn append_provider_path(
     args: &[Value],
     type_index: usize,
 ) -> Result<Option<Unknown>, EvalError> {
-    let ty = c.str(args, type_index)?;
+    // Azure accepts a trailing slash (`'Microsoft.Network/publicIPAddresses/'`), and many
+    // published templates rely on it.
+    let ty = c.str(args, type_index)?.trim_end_matches('/');
     let mut segments = ty.split('/');
     let ns = segments.next().unwrap_or_default();
     let types: Vec<&str> = segments.collect();
@@ -2475,17 +2515,39 @@ fn finish_id(r: Result<Option<Unknown>, EvalError>, out: String) -> R {
     }
 }
 
+/// A resource id function's result, except that a shape error is not reported when some
+/// argument is unknown: the unknown may be the type, so the arguments were misread.
+fn id_or_unknown(args: &[Value], r: R) -> R {
+    match (r, args.iter().find_map(as_unknown)) {
+        (Err(_), Some(u)) => Ok(Value::Unknown(u.clone())),
+        (r, _) => r,
+    }
+}
+
 /// `resourceId([subscriptionId], [resourceGroupName], type, name1, [name2]…)` →
 /// `/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.X/y/name1…`.
 /// Omitted or unknown subscription and resource group arguments become the
 /// [`SUBSCRIPTION_PLACEHOLDER`] / [`RESOURCE_GROUP_PLACEHOLDER`] literals; unknown types or
 /// names make the id Unknown.
-pub fn resource_id(args: &[Value]) -> Option<R> {
-    call("resourceId", args.to_vec(), 0)
+pub fn resource_id(args: &[Value]) -> Result<Value, EvalError> {
+    let c = Ctx {
+        name: "resourceId",
+        at: 0,
+    };
+    if args.len() < 2 {
+        return Err(c.arity("at least 2", args.len()));
+    }
+    let r = f_resource_id_inner(c, args);
+    id_or_unknown(args, r)
 }
 
 fn f_resource_id(c: Ctx<'_>, args: Vec<Value>) -> R {
-    let Some(t) = type_position(&args, 2) else {
+    let r = f_resource_id_inner(c, &args);
+    id_or_unknown(&args, r)
+}
+
+fn f_resource_id_inner(c: Ctx<'_>, args: &[Value]) -> R {
+    let Some(t) = type_position(args, 2) else {
         if let Some(u) = args.iter().find_map(as_unknown) {
             return Ok(Value::Unknown(u.clone()));
         }
@@ -2506,12 +2568,17 @@ fn f_resource_id(c: Ctx<'_>, args: Vec<Value>) -> R {
         ),
     };
     let mut out = format!("/subscriptions/{sub}/resourceGroups/{rg}");
-    let r = append_provider_path(c, &mut out, &args, t);
+    let r = append_provider_path(c, &mut out, args, t);
     finish_id(r, out)
 }
 
 fn f_subscription_resource_id(c: Ctx<'_>, args: Vec<Value>) -> R {
-    let Some(t) = type_position(&args, 1) else {
+    let r = f_subscription_resource_id_inner(c, &args);
+    id_or_unknown(&args, r)
+}
+
+fn f_subscription_resource_id_inner(c: Ctx<'_>, args: &[Value]) -> R {
+    let Some(t) = type_position(args, 1) else {
         if let Some(u) = args.iter().find_map(as_unknown) {
             return Ok(Value::Unknown(u.clone()));
         }
@@ -2523,7 +2590,7 @@ fn f_subscription_resource_id(c: Ctx<'_>, args: Vec<Value>) -> R {
         SUBSCRIPTION_PLACEHOLDER.to_string()
     };
     let mut out = format!("/subscriptions/{sub}");
-    let r = append_provider_path(c, &mut out, &args, t);
+    let r = append_provider_path(c, &mut out, args, t);
     finish_id(r, out)
 }
 
@@ -2537,7 +2604,12 @@ fn f_tenant_resource_id(c: Ctx<'_>, args: Vec<Value>) -> R {
 }
 
 fn f_management_group_resource_id(c: Ctx<'_>, args: Vec<Value>) -> R {
-    let Some(t) = type_position(&args, 1) else {
+    let r = f_management_group_resource_id_inner(c, &args);
+    id_or_unknown(&args, r)
+}
+
+fn f_management_group_resource_id_inner(c: Ctx<'_>, args: &[Value]) -> R {
+    let Some(t) = type_position(args, 1) else {
         if let Some(u) = args.iter().find_map(as_unknown) {
             return Ok(Value::Unknown(u.clone()));
         }
@@ -2549,7 +2621,7 @@ fn f_management_group_resource_id(c: Ctx<'_>, args: Vec<Value>) -> R {
         MANAGEMENT_GROUP_PLACEHOLDER.to_string()
     };
     let mut out = format!("/providers/Microsoft.Management/managementGroups/{mg}");
-    let r = append_provider_path(c, &mut out, &args, t);
+    let r = append_provider_path(c, &mut out, args, t);
     finish_id(r, out)
 }
 
@@ -2565,4 +2637,602 @@ fn f_extension_resource_id(c: Ctx<'_>, args: Vec<Value>) -> R {
     let mut out = base;
     let r = append_provider_path(c, &mut out, &args, 1);
     finish_id(r, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arm::expr::parse;
+    use crate::eval::{eval, NoScope};
+
+    fn run(src: &str) -> Result<Value, EvalError> {
+        eval(
+            &parse(src).unwrap_or_else(|e| panic!("{src}: {e}")),
+            &mut NoScope,
+        )
+    }
+
+    fn ev(src: &str) -> Value {
+        run(src).unwrap_or_else(|e| panic!("{src}: {e}"))
+    }
+
+    fn j(s: &str) -> Value {
+        from_json(serde_json::from_str(s).unwrap())
+    }
+
+    /// Asserts `src` evaluates to the JSON value `want`.
+    #[track_caller]
+    fn check(src: &str, want: &str) {
+        assert_eq!(ev(src), j(want), "{src}");
+    }
+
+    #[track_caller]
+    fn fails(src: &str, needle: &str) {
+        match run(src) {
+            Ok(v) => panic!("{src}: expected an error, got {v:?}"),
+            Err(e) => assert!(e.to_string().contains(needle), "{src}: {e}"),
+        }
+    }
+
+    #[test]
+    fn array_functions() {
+        check("[array(1)]", "[1]");
+        check("[array(createArray(1))]", "[1]");
+        check("[array(json('{\"a\":1}'))]", r#"[{"a":1}]"#);
+        check("[concat(createArray(1, 2), createArray(3))]", "[1,2,3]");
+        fails(
+            "[concat(createArray(1), 'a')]",
+            "argument 2 must be an array",
+        );
+        check("[contains(createArray('a', 'b'), 'b')]", "true");
+        check("[contains(createArray('a', 'b'), 'B')]", "false");
+        check(
+            "[contains(createArray(1, createArray(2)), createArray(2))]",
+            "true",
+        );
+        check("[empty(createArray())]", "true");
+        check("[empty(null())]", "true");
+        check("[empty('')]", "true");
+        check("[empty(json('{}'))]", "true");
+        check("[first(createArray('x', 'y'))]", r#""x""#);
+        check("[first(createArray())]", "null");
+        check("[last(createArray('x', 'y'))]", r#""y""#);
+        check(
+            "[flatten(createArray(createArray(1, 2), createArray(), createArray(3)))]",
+            "[1,2,3]",
+        );
+        fails("[flatten(createArray(1))]", "every item must be an array");
+        check("[indexOf(createArray('a', 'b', 'a'), 'a')]", "0");
+        check("[lastIndexOf(createArray('a', 'b', 'a'), 'a')]", "2");
+        check("[indexOf(createArray('a'), 'A')]", "-1");
+        check("[intersection(createArray('a', 'b', 'c'), createArray('b', 'c', 'd'), createArray('c', 'b'))]", r#"["b","c"]"#);
+        check("[length(createArray(1, 2, 3))]", "3");
+        check("[max(createArray(0, 3, 2, 5, 4))]", "5");
+        check("[min(0, 3, -2)]", "-2");
+        fails("[max(createArray())]", "empty");
+        check("[range(1, 3)]", "[1,2,3]");
+        check("[range(5, 0)]", "[]");
+        fails("[range(0, 10001)]", "count");
+        fails("[range(2147483647, 2)]", "2147483647");
+        check("[skip(createArray(1, 2, 3), 2)]", "[3]");
+        check("[skip(createArray(1, 2, 3), -1)]", "[1,2,3]");
+        check("[take(createArray(1, 2, 3), 5)]", "[1,2,3]");
+        check("[take(createArray(1, 2, 3), 0)]", "[]");
+        check(
+            "[union(createArray('one', 'two'), createArray('two', 'three'))]",
+            r#"["one","two","three"]"#,
+        );
+        check("[tryIndexFromEnd(createArray(1, 2, 3), 1)]", "3");
+        check("[tryIndexFromEnd(createArray(1, 2, 3), 4)]", "null");
+        check("[tryIndexFromEnd(createArray(1, 2, 3), 0)]", "null");
+    }
+
+    #[test]
+    fn object_functions() {
+        check(
+            "[createObject('intProp', 1, 'stringProp', 'abc', 'arrayProp', createArray('a'))]",
+            r#"{"intProp":1,"stringProp":"abc","arrayProp":["a"]}"#,
+        );
+        check("[createObject('a', 1, 'A', 2)]", r#"{"a":2}"#);
+        fails("[createObject('a')]", "even number");
+        check("[contains(json('{\"One\":1}'), 'one')]", "true");
+        check(
+            "[intersection(json('{\"a\":1,\"b\":2}'), json('{\"A\":1,\"b\":3}'))]",
+            r#"{"a":1}"#,
+        );
+        check(
+            "[items(json('{\"b\":2,\"a\":1}'))]",
+            r#"[{"key":"a","value":1},{"key":"b","value":2}]"#,
+        );
+        check("[json('null')]", "null");
+        check("[json('[1, \"x\", true, 1.5]')]", r#"[1,"x",true,1.5]"#);
+        fails("[json('{oops')]", "invalid JSON");
+        check("[length(json('{\"a\":1,\"b\":2}'))]", "2");
+        check("[null()]", "null");
+        check("[objectKeys(json('{\"b\":1,\"a\":2}'))]", r#"["b","a"]"#);
+        check(
+            "[shallowMerge(createArray(json('{\"a\":{\"x\":1},\"b\":1}'), json('{\"a\":{\"y\":2}}')))]",
+            r#"{"a":{"y":2},"b":1}"#,
+        );
+        // union of objects merges nested objects, replaces everything else.
+        check(
+            "[union(json('{\"a\":{\"x\":1,\"l\":[1]},\"b\":1}'), json('{\"A\":{\"y\":2,\"l\":[2]},\"c\":3}'))]",
+            r#"{"a":{"x":1,"l":[2],"y":2},"b":1,"c":3}"#,
+        );
+        check("[tryGet(json('{\"a\":{\"b\":[5]}}'), 'A', 'b', 0)]", "5");
+        check("[tryGet(json('{\"a\":1}'), 'missing')]", "null");
+        check("[tryGet(json('{\"a\":null}'), 'a', 'b')]", "null");
+    }
+
+    #[test]
+    fn comparison_functions() {
+        check("[equals('abc', 'abc')]", "true");
+        check("[equals('abc', 'ABC')]", "false");
+        check("[equals(1, 1)]", "true");
+        check(
+            "[equals(createArray('a', 'b'), createArray('a', 'b'))]",
+            "true",
+        );
+        check(
+            "[equals(json('{\"a\":1,\"b\":2}'), json('{\"B\":2,\"a\":1}'))]",
+            "true",
+        );
+        check("[equals(1, '1')]", "false");
+        check("[greater(10, 5)]", "true");
+        check("[greater('A', 'a')]", "true");
+        check("[less('a', 'A')]", "true");
+        check("[less('apple', 'Banana')]", "true");
+        check("[greaterOrEquals(5, 5)]", "true");
+        check("[lessOrEquals(6, 5)]", "false");
+        fails("[greater(1, 'a')]", "can compare");
+        check("[coalesce(null(), null(), 'x')]", r#""x""#);
+    }
+
+    #[test]
+    fn logical_functions() {
+        check("[bool('TRUE')]", "true");
+        check("[bool(0)]", "false");
+        check("[bool(5)]", "true");
+        fails("[bool('yes')]", "not 'true'");
+        check("[not(true())]", "false");
+        check("[and(true, false())]", "false");
+        check("[or(false, true)]", "true");
+        check("[true()]", "true");
+        check("[false()]", "false");
+        // The eager library versions behave like the interpreter's.
+        let u = || unknown("u");
+        assert_eq!(
+            call("and", vec![u(), Value::Bool(false)], 0)
+                .unwrap()
+                .unwrap(),
+            Value::Bool(false)
+        );
+        assert_eq!(
+            call("OR", vec![u(), Value::Bool(true)], 0)
+                .unwrap()
+                .unwrap(),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            call("if", vec![u(), Value::Int(1), Value::Int(1)], 0)
+                .unwrap()
+                .unwrap(),
+            Value::Int(1)
+        );
+        assert_eq!(
+            call("coalesce", vec![Value::Null, Value::Int(1), u()], 0)
+                .unwrap()
+                .unwrap(),
+            Value::Int(1)
+        );
+        assert!(matches!(
+            call("coalesce", vec![u(), Value::Int(1)], 0),
+            Some(Ok(Value::Unknown(_)))
+        ));
+    }
+
+    #[test]
+    fn numeric_functions() {
+        check("[add(5, 3)]", "8");
+        check("[sub(7, 10)]", "-3");
+        check("[mul(-4, 3)]", "-12");
+        check("[div(8, 3)]", "2");
+        check("[div(-7, 2)]", "-3");
+        check("[mod(-7, 3)]", "-1");
+        fails("[div(1, 0)]", "division by zero");
+        fails("[mod(1, 0)]", "division by zero");
+        fails("[div(-9223372036854775808, -1)]", "overflow");
+        fails("[mul(9223372036854775807, 2)]", "overflow");
+        fails("[sub(-9223372036854775808, 1)]", "overflow");
+        check("[int('4')]", "4");
+        check("[int(' -12 ')]", "-12");
+        fails("[int('4.5')]", "not an integer");
+        check("[int(float('2.5'))]", "2");
+        check("[float('1.5')]", "1.5");
+        check("[add(float('1.5'), 1)]", "2.5");
+        check("[max(1, float('2.5'))]", "2.5");
+        fails("[add('1', 2)]", "must be a number");
+    }
+
+    #[test]
+    fn string_functions() {
+        check("[base64('one, two, three')]", r#""b25lLCB0d28sIHRocmVl""#);
+        check("[base64('')]", r#""""#);
+        check("[base64('ab')]", r#""YWI=""#);
+        check(
+            "[base64ToString('b25lLCB0d28sIHRocmVl')]",
+            r#""one, two, three""#,
+        );
+        check("[base64ToString('YWI')]", r#""ab""#);
+        fails("[base64ToString('***')]", "base64");
+        check("[base64ToJson(base64('{\"a\":[1]}'))]", r#"{"a":[1]}"#);
+        check(
+            "[dataUri('Hello')]",
+            r#""data:text/plain;charset=utf8;base64,SGVsbG8=""#,
+        );
+        check(
+            "[dataUriToString('data:;base64,SGVsbG8sIFdvcmxkIQ==')]",
+            r#""Hello, World!""#,
+        );
+        check("[dataUriToString('data:text/plain,a%20b')]", r#""a b""#);
+        check("[concat('vm', 1, '-', true())]", r#""vm1-True""#);
+        check("[contains('OneTwoThree', 'Two')]", "true");
+        check("[contains('OneTwoThree', 'two')]", "false");
+        check("[endsWith('abcdef', 'EF')]", "true");
+        check("[startsWith('abcdef', 'AB')]", "true");
+        check("[startsWith('ab', 'abc')]", "false");
+        check("[first('One Two')]", r#""O""#);
+        check("[last('One Two')]", r#""o""#);
+        check("[first('')]", r#""""#);
+        check("[indexOf('test', 'T')]", "0");
+        check("[indexOf('abcdef', 'CD')]", "2");
+        check("[lastIndexOf('abcdefcd', 'cd')]", "6");
+        check("[indexOf('abcdef', 'z')]", "-1");
+        check("[indexOf('abcdef', '')]", "0");
+        check("[join(createArray('a', 'b', 1), ',')]", r#""a,b,1""#);
+        check("[length('héllo')]", "5");
+        check("[padLeft('123', 10, '0')]", r#""0000000123""#);
+        check("[padLeft(7, 3)]", r#""  7""#);
+        check("[padLeft('toolong', 3)]", r#""toolong""#);
+        fails("[padLeft('x', 5, 'ab')]", "single character");
+        fails("[padLeft('x', 100000000)]", "totalLength");
+        check("[replace('123-123-1234', '-', '')]", r#""1231231234""#);
+        check("[replace('aAa', 'a', 'b')]", r#""bAb""#);
+        fails("[replace('a', '', 'b')]", "must not be empty");
+        check("[skip('one two three', 4)]", r#""two three""#);
+        check("[take('one two', 3)]", r#""one""#);
+        check("[split('one,two,three', ',')]", r#"["one","two","three"]"#);
+        check(
+            "[split('one;two,three', createArray(',', ';'))]",
+            r#"["one","two","three"]"#,
+        );
+        check("[split('a,,b', ',')]", r#"["a","","b"]"#);
+        check("[split('', ',')]", r#"[""]"#);
+        check(
+            "[string(json('{\"valueA\":10,\"valueB\":\"Example Text\"}'))]",
+            r#""{\"valueA\":10,\"valueB\":\"Example Text\"}""#,
+        );
+        check("[string(createArray('a', 'b'))]", r#""[\"a\",\"b\"]""#);
+        check("[string(5)]", r#""5""#);
+        check("[string(false)]", r#""False""#);
+        check("[substring('hello world', 6, 5)]", r#""world""#);
+        check("[substring('hello', 2)]", r#""llo""#);
+        fails("[substring('hello', 3, 5)]", "within the string");
+        fails("[substring('hello', -1)]", "within the string");
+        check("[toLower('One Two')]", r#""one two""#);
+        check("[toUpper('One Two')]", r#""ONE TWO""#);
+        check("[trim('  x y  ')]", r#""x y""#);
+        check(
+            "[uri('http://contoso.com/resources/', 'nested/azuredeploy.json')]",
+            r#""http://contoso.com/resources/nested/azuredeploy.json""#,
+        );
+        check(
+            "[uri('http://contoso.org/firstpath', 'myScript.sh')]",
+            r#""http://contoso.org/myScript.sh""#,
+        );
+        check(
+            "[uri('http://contoso.org/firstpath/', '/myScript.sh')]",
+            r#""http://contoso.org/firstpath/myScript.sh""#,
+        );
+        check(
+            "[uri('http://contoso.org', 'a.sh')]",
+            r#""http://contoso.org/a.sh""#,
+        );
+        check(
+            "[uriComponent('http://contoso.com/resources/nested/azuredeploy.json')]",
+            r#""http%3A%2F%2Fcontoso.com%2Fresources%2Fnested%2Fazuredeploy.json""#,
+        );
+        check(
+            "[uriComponentToString('http%3A%2F%2Fcontoso.com%2Fa%20b')]",
+            r#""http://contoso.com/a b""#,
+        );
+        check("[uriComponentToString('100%')]", r#""100%""#);
+    }
+
+    #[test]
+    fn format_function() {
+        check("[format('{0}-{1}', 'a', 2)]", r#""a-2""#);
+        check(
+            "[format('{0}, {1}. Formatted number: {2:N0}', 'Hello', 'User', 8175133)]",
+            r#""Hello, User. Formatted number: 8,175,133""#,
+        );
+        check("[format('{0:D3}', 7)]", r#""007""#);
+        check("[format('{0:D2}', -7)]", r#""-07""#);
+        check("[format('{0:N2}', float('-1234.5'))]", r#""-1,234.50""#);
+        check("[format('{0:X}', 255)]", r#""FF""#);
+        check("[format('{0:x4}', 255)]", r#""00ff""#);
+        check("[format('{0:000}', 5)]", r#""005""#);
+        check("[format('{0:F1}', 2)]", r#""2.0""#);
+        check("[format('{0,4}|{1,-3}|', 'a', 'b')]", r#""   a|b  |""#);
+        check("[format('{{literal}} {0}', true)]", r#""{literal} True""#);
+        check("[format('{1}{0}{1}', 'a', 'b')]", r#""bab""#);
+        fails("[format('{2}', 'a')]", "missing argument");
+        fails("[format('{0', 'a')]", "invalid format string");
+        fails("[format('a}b')]", "invalid format string");
+        fails("[format('{x}', 'a')]", "invalid format item");
+    }
+
+    #[test]
+    fn hashes_are_deterministic() {
+        let a = ev("[uniqueString('rg-1', 'sa')]");
+        let Value::String(s) = &a else { panic!() };
+        assert_eq!(s.len(), 13);
+        assert!(
+            s.bytes()
+                .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)),
+            "{s}"
+        );
+        assert_eq!(a, ev("[uniqueString('rg-1', 'sa')]"));
+        assert_ne!(a, ev("[uniqueString('rg-1', 'sb')]"));
+        assert_ne!(ev("[uniqueString('a-b')]"), ev("[uniqueString('a', 'c')]"));
+        let g = ev("[guid('sub', 'rg', 'name')]");
+        let Value::String(s) = &g else { panic!() };
+        assert_eq!(s.len(), 36);
+        assert_eq!(s.as_bytes()[14], b'5', "{s}");
+        assert!(matches!(s.as_bytes()[19], b'8' | b'9' | b'a' | b'b'), "{s}");
+        assert_eq!(g, ev("[guid('sub', 'rg', 'name')]"));
+        assert_ne!(g, ev("[guid('sub', 'rg', 'other')]"));
+        assert!(matches!(
+            ev("[guid(subscription().id, 'x')]"),
+            Value::Unknown(_)
+        ));
+        fails("[uniqueString(1)]", "must be a string");
+    }
+
+    #[test]
+    fn date_functions() {
+        check(
+            "[dateTimeAdd('2020-04-07 14:53:14Z', 'P3Y')]",
+            r#""2023-04-07T14:53:14Z""#,
+        );
+        check(
+            "[dateTimeAdd('2020-04-07T14:53:14Z', '-PT9H')]",
+            r#""2020-04-07T05:53:14Z""#,
+        );
+        check(
+            "[dateTimeAdd('2020-04-07T14:53:14Z', 'PT1H30M')]",
+            r#""2020-04-07T16:23:14Z""#,
+        );
+        check(
+            "[dateTimeAdd('2020-01-31T00:00:00Z', 'P1M')]",
+            r#""2020-02-29T00:00:00Z""#,
+        );
+        check(
+            "[dateTimeAdd('2020-02-29', 'P1Y')]",
+            r#""2021-02-28T00:00:00Z""#,
+        );
+        check(
+            "[dateTimeAdd('2020-12-31T23:59:59Z', 'PT1S')]",
+            r#""2021-01-01T00:00:00Z""#,
+        );
+        check(
+            "[dateTimeAdd('2020-04-07T14:53:14Z', 'P2W')]",
+            r#""2020-04-21T14:53:14Z""#,
+        );
+        check(
+            "[dateTimeAdd('20200407T145314Z', 'P1D')]",
+            r#""20200408T145314Z""#,
+        );
+        check(
+            "[dateTimeAdd('2020-04-07T14:53:14+02:00', 'PT0S')]",
+            r#""2020-04-07T12:53:14Z""#,
+        );
+        check(
+            "[dateTimeAdd('2020-04-07T14:53:14.5Z', 'PT0.25S')]",
+            r#""2020-04-07T14:53:14.75Z""#,
+        );
+        check(
+            "[dateTimeAdd('2020-04-07T14:53:14Z', 'P1D', 'yyyy-MM-dd')]",
+            r#""2020-04-08""#,
+        );
+        check(
+            "[dateTimeAdd('2020-04-07T14:53:14Z', 'PT0S', 'M/d/yyyy h:mm:ss tt')]",
+            r#""4/7/2020 2:53:14 PM""#,
+        );
+        check(
+            "[dateTimeAdd('2020-04-07T14:53:14Z', 'PT0S', 'dddd, MMMM dd')]",
+            r#""Tuesday, April 07""#,
+        );
+        check(
+            "[dateTimeAdd('2020-04-07T14:53:14Z', 'PT0S', 'o')]",
+            r#""2020-04-07T14:53:14.0000000Z""#,
+        );
+        fails("[dateTimeAdd('2020-04-07', 'P1X')]", "duration");
+        fails("[dateTimeAdd('yesterday', 'P1D')]", "not a date-time");
+        fails("[dateTimeAdd('2020-02-30', 'P1D')]", "not a date-time");
+        fails("[dateTimeAdd('9999-12-31', 'P1D')]", "outside the years");
+        check(
+            "[dateTimeFromEpoch(1683040573)]",
+            r#""2023-05-02T15:16:13Z""#,
+        );
+        check("[dateTimeFromEpoch(0)]", r#""1970-01-01T00:00:00Z""#);
+        check("[dateTimeFromEpoch(-86400)]", r#""1969-12-31T00:00:00Z""#);
+        check("[dateTimeToEpoch('2023-05-02T15:16:13Z')]", "1683040573");
+        check(
+            "[dateTimeToEpoch(dateTimeAdd('1970-01-01T00:00:00Z', 'P1D'))]",
+            "86400",
+        );
+        assert!(matches!(
+            ev("[dateTimeAdd(utcNow(), 'P1D')]"),
+            Value::Unknown(_)
+        ));
+    }
+
+    #[test]
+    fn civil_date_round_trip() {
+        for days in (-800_000..800_000).step_by(997) {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+
+    #[test]
+    fn cidr_functions() {
+        check(
+            "[parseCidr('10.144.0.0/20')]",
+            r#"{"network":"10.144.0.0","netmask":"255.255.240.0","broadcast":"10.144.15.255","firstUsable":"10.144.0.1","lastUsable":"10.144.15.254","cidr":20}"#,
+        );
+        check(
+            "[parseCidr('fdad:3236:5555::/48')]",
+            r#"{"network":"fdad:3236:5555::","netmask":"ffff:ffff:ffff::","firstUsable":"fdad:3236:5555::","lastUsable":"fdad:3236:5555:ffff:ffff:ffff:ffff:ffff","cidr":48}"#,
+        );
+        check("[parseCidr('10.0.0.5/32').firstUsable]", r#""10.0.0.5""#);
+        check("[parseCidr('0.0.0.0/0').broadcast]", r#""255.255.255.255""#);
+        check("[cidrSubnet('10.144.0.0/20', 24, 0)]", r#""10.144.0.0/24""#);
+        check(
+            "[cidrSubnet('10.144.0.0/20', 24, 15)]",
+            r#""10.144.15.0/24""#,
+        );
+        fails("[cidrSubnet('10.144.0.0/20', 24, 16)]", "out of range");
+        fails("[cidrSubnet('10.144.0.0/20', 16, 0)]", "newCIDR");
+        check(
+            "[cidrSubnet('fdad:3236:5555::/48', 52, 1)]",
+            r#""fdad:3236:5555:1000::/52""#,
+        );
+        check("[cidrHost('10.144.3.0/24', 0)]", r#""10.144.3.1""#);
+        check("[cidrHost('10.144.3.0/24', 253)]", r#""10.144.3.254""#);
+        fails("[cidrHost('10.144.3.0/24', 254)]", "usable range");
+        fails("[parseCidr('10.0.0.0')]", "CIDR");
+        fails("[parseCidr('10.0.0.0/33')]", "CIDR");
+        fails("[parseCidr('300.0.0.0/8')]", "CIDR");
+    }
+
+    #[test]
+    fn resource_id_functions() {
+        check(
+            "[resourceId('Microsoft.Storage/storageAccounts', 'sa1')]",
+            r#""/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Storage/storageAccounts/sa1""#,
+        );
+        check(
+            "[resourceId('otherRg', 'Microsoft.Storage/storageAccounts', 'sa1')]",
+            r#""/subscriptions/{subscriptionId}/resourceGroups/otherRg/providers/Microsoft.Storage/storageAccounts/sa1""#,
+        );
+        check(
+            "[resourceId('00000000-0000-0000-0000-000000000000', 'rg', 'Microsoft.Network/virtualNetworks/subnets', 'vnet', 'sn')]",
+            r#""/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet/subnets/sn""#,
+        );
+        check(
+            "[resourceId('Microsoft.Network/virtualNetworks/subnets', 'vnet/sn')]",
+            r#""/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Network/virtualNetworks/vnet/subnets/sn""#,
+        );
+        // Unknown scope segments become placeholders; an unknown name makes the id unknown.
+        check(
+            "[resourceId(subscription().subscriptionId, resourceGroup().name, 'Microsoft.Web/sites', 'app')]",
+            r#""/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Web/sites/app""#,
+        );
+        assert!(matches!(
+            ev("[resourceId('Microsoft.Web/sites', parameters('name'))]"),
+            Value::Unknown(_)
+        ));
+        // The unknown may be the type: no shape error then.
+        assert!(matches!(
+            ev("[resourceId(parameters('rg'), variables('type'), 'a/b')]"),
+            Value::Unknown(_)
+        ));
+        fails(
+            "[resourceId('Microsoft.Network/virtualNetworks/subnets', 'vnet')]",
+            "needs 2 resource names",
+        );
+        fails("[resourceId('sa1', 'sa2')]", "no resource type");
+        check(
+            "[subscriptionResourceId('Microsoft.Resources/resourceGroups', 'rg1')]",
+            r#""/subscriptions/{subscriptionId}/providers/Microsoft.Resources/resourceGroups/rg1""#,
+        );
+        check(
+            "[subscriptionResourceId('sub1', 'Microsoft.Authorization/roleDefinitions', 'b24988ac')]",
+            r#""/subscriptions/sub1/providers/Microsoft.Authorization/roleDefinitions/b24988ac""#,
+        );
+        check(
+            "[tenantResourceId('Microsoft.Authorization/policyDefinitions', 'p1')]",
+            r#""/providers/Microsoft.Authorization/policyDefinitions/p1""#,
+        );
+        check(
+            "[managementGroupResourceId('mg1', 'Microsoft.Authorization/policyDefinitions', 'p1')]",
+            r#""/providers/Microsoft.Management/managementGroups/mg1/providers/Microsoft.Authorization/policyDefinitions/p1""#,
+        );
+        check(
+            "[extensionResourceId(resourceId('Microsoft.KeyVault/vaults', 'kv'), 'Microsoft.Authorization/locks', 'lock1')]",
+            r#""/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.KeyVault/vaults/kv/providers/Microsoft.Authorization/locks/lock1""#,
+        );
+        assert_eq!(
+            resource_id(&[string("Microsoft.Web/sites"), string("a")]).unwrap(),
+            string("/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Web/sites/a")
+        );
+    }
+
+    #[test]
+    fn deployment_time_functions_are_unknown() {
+        for f in [
+            "reference('x')",
+            "listKeys('x', '2020-01-01')",
+            "listSecrets('x', '2020-01-01')",
+            "utcNow()",
+            "newGuid()",
+            "deployment()",
+            "environment()",
+            "resourceGroup()",
+            "subscription()",
+            "tenant()",
+            "managementGroup()",
+            "pickZones('Microsoft.Compute', 'virtualMachines', 'westus2')",
+            "providers('Microsoft.Web')",
+            "parameters('p')",
+            "variables('v')",
+            "copyIndex()",
+            "deployer()",
+        ] {
+            let v = ev(&format!("[{f}]"));
+            let Value::Unknown(u) = &v else {
+                panic!("{f}: {v:?}")
+            };
+            assert!(!u.reason.is_empty());
+        }
+        let Value::Unknown(u) = ev("[parameters('env')]") else {
+            panic!()
+        };
+        assert!(u.reason.contains("parameters('env')"), "{}", u.reason);
+        // The first reason is kept through propagation.
+        let Value::Unknown(u) = ev("[concat(toLower(utcNow()), parameters('x'))]") else {
+            panic!()
+        };
+        assert!(u.reason.contains("utcNow"), "{}", u.reason);
+    }
+
+    #[test]
+    fn names_are_case_insensitive_and_arity_is_checked() {
+        check("[TOLOWER('A')]", r#""a""#);
+        check("[createarray(1)]", "[1]");
+        let e = run("[length()]").unwrap_err();
+        assert!(
+            matches!(&e, EvalError::Arity { function, expected, found: 0, .. } if function == "length" && expected == "1"),
+            "{e:?}"
+        );
+        let e = run("[substring('a')]").unwrap_err();
+        assert!(e.to_string().contains("2 to 3"), "{e}");
+        let e = run("[concat()]").unwrap_err();
+        assert!(e.to_string().contains("at least 1"), "{e}");
+        assert!(call("noSuchFunction", vec![], 0).is_none());
+        // Arity errors win over unknown arguments.
+        assert!(run("[toLower(parameters('a'), 'b')]").is_err());
+    }
 }

@@ -103,7 +103,8 @@ pub fn run(resources: Vec<Resource>) -> Model {
                         }
                     }
                 }
-                None => unresolved.push((from, l.kind)),
+                None if key.is_none() => unresolved.push((from, l.kind)),
+                None => {}
             }
         }
     }

@@ -10,6 +10,7 @@
 //! line the author wrote.
 
 use crate::model::{Dialect, Node, Resource, Value};
+use crate::source::FileId;
 use std::collections::HashMap;
 
 struct Fold {

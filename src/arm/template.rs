@@ -696,13 +696,16 @@ impl<'d> Evaluator<'d> {
         // Links: dependsOn, scope, parent, and resource ids in properties.
         if let Some(deps) = body.get("dependsOn").and_then(Node::as_array) {
             for d in deps {
-                if let Some(s) = d.as_str() {
-                    links.push(Link {
-                        kind: EdgeKind::DependsOn,
-                        path: "dependsOn".into(),
-                        target: s.to_string(),
-                    });
-                }
+                let target = match (&d.value, d.as_str()) {
+                    (_, Some(s)) => s.to_string(),
+                    (Value::Unknown(_), _) => String::new(),
+                    _ => continue,
+                };
+                links.push(Link {
+                    kind: EdgeKind::DependsOn,
+                    path: "dependsOn".into(),
+                    target,
+                });
             }
         }
         if let Some(scope) = body.get("scope") {
@@ -727,6 +730,18 @@ impl<'d> Evaluator<'d> {
                     path: String::new(),
                     target: format!("{}/{}", p.type_name, pn),
                 });
+            }
+        } else if let (Some(n), Some((parent_type, _))) = (&name, type_name.rsplit_once('/')) {
+            // A top-level child (`Microsoft.Sql/servers/databases` named `srv/db`) belongs
+            // to its parent just as a nested one does.
+            if parent_type.contains('/') {
+                if let Some((parent_name, _)) = n.rsplit_once('/') {
+                    links.push(Link {
+                        kind: EdgeKind::Parent,
+                        path: String::new(),
+                        target: format!("{parent_type}/{parent_name}"),
+                    });
+                }
             }
         }
         if let Some(props) = body.get("properties") {
@@ -914,6 +929,13 @@ fn collect_id_links(node: &Node, path: &str, links: &mut Vec<Link>, depth: usize
                 target: s.clone(),
             });
         }
+        // An id not known before deployment may point at anything: keep it as a link with
+        // an unknown target, so a rule asking "is anything linked here" says unknown.
+        Value::Unknown(_) if looks_like_id_property(path) => links.push(Link {
+            kind: EdgeKind::Reference,
+            path: path.to_string(),
+            target: String::new(),
+        }),
         Value::Array(items) => {
             for i in items {
                 collect_id_links(i, path, links, depth + 1);
@@ -926,6 +948,11 @@ fn collect_id_links(node: &Node, path: &str, links: &mut Vec<Link>, depth: usize
         }
         _ => {}
     }
+}
+
+fn looks_like_id_property(path: &str) -> bool {
+    let last = path.rsplit('.').next().unwrap_or(path).to_ascii_lowercase();
+    last.ends_with("id") || last.ends_with("ids") || last == "scope"
 }
 
 /// languageVersion 2.0 `dependsOn` and `scope` name resources by symbol; so does 1.0's

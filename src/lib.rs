@@ -4,5 +4,6 @@
 //! See ARCHITECTURE.md in the shared folder for the big picture; each module's header says
 //! which stage it is.
 
+pub mod bicep;
 pub mod model;
 pub mod source;

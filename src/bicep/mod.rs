@@ -1,0 +1,93 @@
+//! bicep: the Bicep frontend. This part reads `.bicep` and `.bicepparam` text into a syntax
+//! tree with byte ranges, keeping comments (inline suppressions live there) and reporting
+//! syntax errors as data next to a best-effort tree.
+//!
+//! `lexer` turns text into tokens, `parser` builds the [`syntax`] tree; [`parse`] runs both.
+
+mod lexer;
+mod parser;
+pub mod syntax;
+
+pub use parser::MAX_DEPTH;
+pub use syntax::{NodeRef, Program, TextRange};
+
+/// The result of parsing one file: always a tree, plus what went wrong.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Parsed {
+    pub program: Program,
+    /// Sorted by position; at most one per position.
+    pub errors: Vec<SyntaxError>,
+    /// Every `//` and `/* */` comment and `#disable-next-line`-style pragma, in order;
+    /// a line comment's or pragma's range stops before the line break.
+    pub comments: Vec<TextRange>,
+}
+
+/// A syntax error: where, and what was expected and found there.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SyntaxError {
+    pub range: TextRange,
+    pub message: String,
+}
+
+impl std::fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Deepest tree any statement may have (counted in [`NodeRef`] levels), so the recursive
+/// walks of later stages (and `Drop`) stay within a thread's stack. The parser's own
+/// [`MAX_DEPTH`] keeps ordinary input far below this; only long operator or
+/// accessor chains nested at every level could reach it.
+pub const MAX_TREE_HEIGHT: usize = 1000;
+
+/// Parses Bicep (`.bicep`) or Bicep parameters (`.bicepparam`) text. Never panics.
+pub fn parse(text: &str) -> Parsed {
+    let lexed = lexer::lex(text);
+    let mut parser = parser::Parser::new(text, lexed.tokens, lexed.errors);
+    let mut program = parser.program();
+    let mut errors = parser.finish();
+    for stmt in &mut program.statements {
+        if height(NodeRef::Statement(stmt)) > MAX_TREE_HEIGHT {
+            errors.push(SyntaxError {
+                range: stmt.range,
+                message: format!(
+                    "nesting too deep: expected a declaration at most {MAX_TREE_HEIGHT} levels deep"
+                ),
+            });
+            let deep = std::mem::replace(
+                stmt,
+                syntax::Statement {
+                    decorators: Vec::new(),
+                    keyword: TextRange::empty(stmt.range.start),
+                    kind: syntax::StatementKind::Error,
+                    range: stmt.range,
+                },
+            );
+            // Dropping the tree would recurse once per level; it is garbage from hostile
+            // input, bounded by the input's size, so it is leaked instead.
+            std::mem::forget(deep);
+        }
+    }
+    errors.sort_by_key(|e| e.range.start);
+    errors.dedup_by_key(|e| e.range.start);
+    Parsed {
+        program,
+        errors,
+        comments: lexed.comments,
+    }
+}
+
+/// Height of the tree under `node`, without recursion.
+fn height(node: NodeRef<'_>) -> usize {
+    let mut stack = vec![(node, 1usize)];
+    let mut scratch = Vec::new();
+    let mut max = 0;
+    while let Some((n, depth)) = stack.pop() {
+        max = max.max(depth);
+        scratch.clear();
+        n.children(&mut scratch);
+        stack.extend(scratch.drain(..).map(|c| (c, depth + 1)));
+    }
+    max
+}

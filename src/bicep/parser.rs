@@ -48,6 +48,15 @@ pub(crate) struct Parser<'a> {
 
 type Binding = (BinaryOp, u8);
 
+/// What one turn of a list loop produced.
+enum Step<T> {
+    Item(T),
+    /// Nothing (an error was reported and skipped); go on with the list.
+    Skip,
+    /// The list is over (closed, or cannot go on).
+    End,
+}
+
 fn binary_op(kind: TokenKind) -> Option<Binding> {
     use TokenKind::*;
     // Bicep's precedence, loosest first: ?? || && equality relational additive multiplicative.
@@ -179,6 +188,11 @@ impl<'a> Parser<'a> {
         t.kind == TokenKind::Ident && self.tok_text(t) == word
     }
 
+    /// Whether a newline was skipped right before the current token.
+    fn newline_before(&self) -> bool {
+        self.pos > 0 && self.tokens[self.pos - 1].kind == TokenKind::NewLine
+    }
+
     fn skip_newlines(&mut self) {
         while self.tokens[self.pos].kind == TokenKind::NewLine {
             self.pos += 1;
@@ -296,6 +310,7 @@ impl<'a> Parser<'a> {
             let t = self.raw(self.pos);
             match t.kind {
                 TokenKind::Eof => return,
+                TokenKind::NewLine if depth == 0 && !self.skip_nl => return,
                 k if is_closer(k) && depth == 0 => return,
                 k if is_closer(k) => depth -= 1,
                 k if is_opener(k) => depth += 1,
@@ -333,6 +348,8 @@ impl<'a> Parser<'a> {
             statements.push(stmt);
             match self.kind() {
                 TokenKind::NewLine | TokenKind::Eof => {}
+                // A list that was never closed stopped at the next statement.
+                _ if self.at_toplevel_statement(true) => {}
                 _ => {
                     self.expected("new line after the declaration");
                     self.skip_until(true, false);
@@ -390,7 +407,32 @@ impl<'a> Parser<'a> {
         } else {
             ""
         };
-        let kind = match word {
+        let kind = self.statement_kind(word, !decorators.is_empty());
+        let keyword = if matches!(kind, StatementKind::Error) {
+            TextRange::empty(t.start)
+        } else {
+            t.range()
+        };
+        Statement {
+            decorators,
+            keyword,
+            kind,
+            range: self.range_from(start),
+        }
+    }
+
+    fn statement_kind(&mut self, word: &str, has_decorators: bool) -> StatementKind {
+        // Without its name a declaration is hopeless; the caller skips the rest of the line.
+        macro_rules! bail {
+            ($id:expr) => {{
+                let id = $id;
+                if id.name.is_empty() {
+                    return StatementKind::Error;
+                }
+                id
+            }};
+        }
+        match word {
             "targetScope" => {
                 self.bump();
                 self.expect(TokenKind::Assign, "'='");
@@ -398,7 +440,7 @@ impl<'a> Parser<'a> {
             }
             "metadata" => {
                 self.bump();
-                let name = self.ident("metadata name");
+                let name = bail!(self.ident("metadata name"));
                 self.expect(TokenKind::Assign, "'='");
                 StatementKind::Metadata(MetadataDecl {
                     name,
@@ -407,7 +449,7 @@ impl<'a> Parser<'a> {
             }
             "param" => {
                 self.bump();
-                let name = self.ident("parameter name");
+                let name = bail!(self.ident("parameter name"));
                 let ty = if self.kind() == TokenKind::Assign {
                     None
                 } else {
@@ -422,7 +464,7 @@ impl<'a> Parser<'a> {
             }
             "var" => {
                 self.bump();
-                let name = self.ident("variable name");
+                let name = bail!(self.ident("variable name"));
                 let ty = if self.kind() == TokenKind::Assign {
                     None
                 } else {
@@ -438,7 +480,7 @@ impl<'a> Parser<'a> {
             "resource" => StatementKind::Resource(self.resource_decl()),
             "module" => {
                 self.bump();
-                let name = self.ident("module name");
+                let name = bail!(self.ident("module name"));
                 let path = self.string_expr("module path string");
                 self.expect(TokenKind::Assign, "'='");
                 StatementKind::Module(ModuleDecl {
@@ -449,7 +491,7 @@ impl<'a> Parser<'a> {
             }
             "output" => {
                 self.bump();
-                let name = self.ident("output name");
+                let name = bail!(self.ident("output name"));
                 let ty = self.type_expr();
                 self.expect(TokenKind::Assign, "'='");
                 StatementKind::Output(OutputDecl {
@@ -460,7 +502,7 @@ impl<'a> Parser<'a> {
             }
             "type" => {
                 self.bump();
-                let name = self.ident("type name");
+                let name = bail!(self.ident("type name"));
                 self.expect(TokenKind::Assign, "'='");
                 StatementKind::Type(TypeDecl {
                     name,
@@ -492,7 +534,7 @@ impl<'a> Parser<'a> {
             }
             "assert" => {
                 self.bump();
-                let name = self.ident("assertion name");
+                let name = bail!(self.ident("assertion name"));
                 self.expect(TokenKind::Assign, "'='");
                 StatementKind::Assert(AssertDecl {
                     name,
@@ -516,26 +558,15 @@ impl<'a> Parser<'a> {
                 StatementKind::Using(UsingDecl { path, config })
             }
             _ => {
-                if decorators.is_empty() {
+                if !has_decorators {
                     self.expected(
-                        "a declaration (param, var, resource, module, output, type, func, import, ...)",
-                    );
+                    "a declaration (param, var, resource, module, output, type, func, import, ...)",
+                );
                 } else {
                     self.expected("a declaration after the decorators");
                 }
                 StatementKind::Error
             }
-        };
-        let keyword = if matches!(kind, StatementKind::Error) {
-            TextRange::empty(t.start)
-        } else {
-            t.range()
-        };
-        Statement {
-            decorators,
-            keyword,
-            kind,
-            range: self.range_from(start),
         }
     }
 
@@ -694,7 +725,10 @@ impl<'a> Parser<'a> {
                         name,
                         alias,
                     });
-                    if self.eat(TokenKind::Comma).is_none() && self.kind() != TokenKind::RBrace {
+                    if self.eat(TokenKind::Comma).is_none()
+                        && self.kind() != TokenKind::RBrace
+                        && !self.newline_before()
+                    {
                         self.expected("',' or '}'");
                         self.skip_until(false, true);
                         if self.eat(TokenKind::Comma).is_none() {
@@ -815,25 +849,42 @@ impl<'a> Parser<'a> {
         e
     }
 
+    // The functions on the recursive path (expr, binary, unary, postfix, primary, array,
+    // object) keep their own frames small and leave the bulky work to out-of-line helpers:
+    // in debug builds every temporary has a stack slot, and MAX_DEPTH levels of them must fit
+    // a 2 MiB thread stack.
+
     fn expr_inner(&mut self) -> Expr {
         let t = self.cur();
-        if t.kind == TokenKind::Ident && self.nth(1).kind == TokenKind::Arrow {
-            let name = self.ident("parameter name");
-            let param = TypedParam {
-                range: name.range,
-                name,
-                ty: None,
-            };
-            return self.lambda_rest(t.start, vec![param]);
-        }
-        if t.kind == TokenKind::LParen && self.looks_like_lambda() {
-            let params = self.typed_params();
-            return self.lambda_rest(t.start, params);
+        if (t.kind == TokenKind::Ident && self.nth(1).kind == TokenKind::Arrow)
+            || (t.kind == TokenKind::LParen && self.looks_like_lambda())
+        {
+            return self.lambda(t);
         }
         let condition = self.binary(0);
         if self.kind() != TokenKind::Question {
             return condition;
         }
+        self.ternary_rest(t.start, condition)
+    }
+
+    #[inline(never)]
+    fn lambda(&mut self, t: Token) -> Expr {
+        let params = if t.kind == TokenKind::Ident {
+            let name = self.ident("parameter name");
+            vec![TypedParam {
+                range: name.range,
+                name,
+                ty: None,
+            }]
+        } else {
+            self.typed_params()
+        };
+        self.lambda_rest(t.start, params)
+    }
+
+    #[inline(never)]
+    fn ternary_rest(&mut self, start: u32, condition: Expr) -> Expr {
         self.bump();
         let then = self.expr();
         let otherwise = if self.expect(TokenKind::Colon, "':' of the conditional expression") {
@@ -842,7 +893,7 @@ impl<'a> Parser<'a> {
             self.error_expr()
         };
         Expr {
-            range: self.range_from(t.start),
+            range: self.range_from(start),
             kind: ExprKind::Ternary(Box::new(Ternary {
                 condition,
                 then,
@@ -954,55 +1005,60 @@ impl<'a> Parser<'a> {
                 break;
             }
             links += 1;
-            self.bump();
-            let new_kind = match kind {
-                TokenKind::Dot => {
-                    let safe = self.eat(TokenKind::Question).is_some();
-                    let name = self.ident("property name");
-                    if !safe && self.kind() == TokenKind::LParen {
-                        let args = self.call_args();
-                        ExprKind::Call(Box::new(Call {
-                            target: Some(e),
-                            name,
-                            args,
-                        }))
-                    } else {
-                        ExprKind::Property(Box::new(PropertyAccess {
-                            base: e,
-                            name,
-                            safe,
-                        }))
-                    }
-                }
-                TokenKind::LBracket => {
-                    let saved = std::mem::replace(&mut self.skip_nl, true);
-                    let safe = self.eat(TokenKind::Question).is_some();
-                    let index = self.expr();
-                    if self.kind() != TokenKind::RBracket {
-                        self.expected("']'");
-                        self.skip_until(false, false);
-                    }
-                    self.eat(TokenKind::RBracket);
-                    self.skip_nl = saved;
-                    ExprKind::Index(Box::new(IndexAccess {
-                        base: e,
-                        index,
-                        safe,
-                    }))
-                }
-                TokenKind::DoubleColon => {
-                    let name = self.ident("nested resource name");
-                    ExprKind::ResourceAccess(Box::new(ResourceAccess { base: e, name }))
-                }
-                _ => ExprKind::NonNull(Box::new(e)),
-            };
-            e = Expr {
-                kind: new_kind,
-                range: self.range_from(start),
-            };
+            e = self.postfix_step(kind, e, start);
         }
         self.depth -= links;
         e
+    }
+
+    #[inline(never)]
+    fn postfix_step(&mut self, kind: TokenKind, e: Expr, start: u32) -> Expr {
+        self.bump();
+        let new_kind = match kind {
+            TokenKind::Dot => {
+                let safe = self.eat(TokenKind::Question).is_some();
+                let name = self.ident("property name");
+                if !safe && self.kind() == TokenKind::LParen {
+                    let args = self.call_args();
+                    ExprKind::Call(Box::new(Call {
+                        target: Some(e),
+                        name,
+                        args,
+                    }))
+                } else {
+                    ExprKind::Property(Box::new(PropertyAccess {
+                        base: e,
+                        name,
+                        safe,
+                    }))
+                }
+            }
+            TokenKind::LBracket => {
+                let saved = std::mem::replace(&mut self.skip_nl, true);
+                let safe = self.eat(TokenKind::Question).is_some();
+                let index = self.expr();
+                if self.kind() != TokenKind::RBracket {
+                    self.expected("']'");
+                    self.skip_until(false, false);
+                }
+                self.eat(TokenKind::RBracket);
+                self.skip_nl = saved;
+                ExprKind::Index(Box::new(IndexAccess {
+                    base: e,
+                    index,
+                    safe,
+                }))
+            }
+            TokenKind::DoubleColon => {
+                let name = self.ident("nested resource name");
+                ExprKind::ResourceAccess(Box::new(ResourceAccess { base: e, name }))
+            }
+            _ => ExprKind::NonNull(Box::new(e)),
+        };
+        Expr {
+            kind: new_kind,
+            range: self.range_from(start),
+        }
     }
 
     /// `(a, b, ...)`: call arguments, newlines allowed anywhere.
@@ -1047,6 +1103,16 @@ impl<'a> Parser<'a> {
     }
 
     fn primary(&mut self) -> Expr {
+        match self.kind() {
+            TokenKind::LBracket => self.array(),
+            TokenKind::LBrace => self.object(),
+            _ => self.primary_leaf(),
+        }
+    }
+
+    /// Everything [`Self::primary`] handles but arrays and objects.
+    #[inline(never)]
+    fn primary_leaf(&mut self) -> Expr {
         let t = self.cur();
         let kind = match t.kind {
             TokenKind::Int => {
@@ -1082,16 +1148,7 @@ impl<'a> Parser<'a> {
                     _ => ExprKind::Ident(name),
                 }
             }
-            TokenKind::LBracket => return self.array(),
-            TokenKind::LBrace => return self.object(),
-            TokenKind::LParen => {
-                if !self.enter() {
-                    return self.error_expr();
-                }
-                let inner = self.paren_inner();
-                self.leave();
-                ExprKind::Paren(Box::new(inner))
-            }
+            TokenKind::LParen => ExprKind::Paren(Box::new(self.paren_inner())),
             _ => {
                 self.expected("expression");
                 return self.error_expr();
@@ -1186,9 +1243,6 @@ impl<'a> Parser<'a> {
     }
 
     fn array(&mut self) -> Expr {
-        if !self.enter() {
-            return self.error_expr();
-        }
         let open = self.bump();
         let saved = std::mem::replace(&mut self.skip_nl, false);
         let e = if self.for_follows() {
@@ -1197,7 +1251,6 @@ impl<'a> Parser<'a> {
             self.array_items(open.start)
         };
         self.skip_nl = saved;
-        self.leave();
         e
     }
 
@@ -1263,43 +1316,12 @@ impl<'a> Parser<'a> {
     fn array_items(&mut self, start: u32) -> Expr {
         let mut items = Vec::new();
         loop {
-            self.skip_newlines();
-            let t = self.cur();
-            match t.kind {
-                TokenKind::RBracket => {
-                    self.bump();
-                    break;
-                }
-                TokenKind::Eof => {
-                    self.expected("']'");
-                    break;
-                }
-                k if is_closer(k) => {
-                    self.expected("']'");
-                    break;
-                }
-                TokenKind::Comma => {
-                    self.expected("expression or ']'");
-                    self.bump();
-                    continue;
-                }
-                TokenKind::Ellipsis => {
-                    self.bump();
-                    let value = self.expr();
-                    items.push(ArrayItem::Spread(Spread {
-                        value,
-                        range: self.range_from(t.start),
-                    }));
-                }
-                _ if self.at_toplevel_statement(true) => {
-                    self.expected("']'");
-                    break;
-                }
-                _ => items.push(ArrayItem::Value(self.expr())),
+            match self.array_item() {
+                Step::Item(item) => items.push(item),
+                Step::Skip => continue,
+                Step::End => break,
             }
-            if !self.item_separator(TokenKind::RBracket, "',', new line or ']'") {
-                break;
-            }
+            self.item_separator(TokenKind::RBracket, "',', new line or ']'");
         }
         Expr {
             kind: ExprKind::Array(items),
@@ -1307,103 +1329,139 @@ impl<'a> Parser<'a> {
         }
     }
 
+    #[inline(never)]
+    fn array_item(&mut self) -> Step<ArrayItem> {
+        self.skip_newlines();
+        let t = self.cur();
+        match t.kind {
+            TokenKind::RBracket => {
+                self.bump();
+                Step::End
+            }
+            TokenKind::Eof => {
+                self.expected("']'");
+                Step::End
+            }
+            k if is_closer(k) => {
+                self.expected("']'");
+                Step::End
+            }
+            TokenKind::Comma => {
+                self.expected("expression or ']'");
+                self.bump();
+                Step::Skip
+            }
+            TokenKind::Ellipsis => Step::Item(ArrayItem::Spread(self.spread())),
+            _ if self.at_toplevel_statement(true) => {
+                self.expected("']'");
+                Step::End
+            }
+            _ => Step::Item(ArrayItem::Value(self.expr())),
+        }
+    }
+
+    #[inline(never)]
+    fn spread(&mut self) -> Spread {
+        let start = self.bump().start;
+        let value = self.expr();
+        Spread {
+            value,
+            range: self.range_from(start),
+        }
+    }
+
     /// After an array or object item: a comma, a newline, or the closer must follow.
-    /// Returns false when the list cannot go on.
-    fn item_separator(&mut self, closer: TokenKind, what: &str) -> bool {
+    fn item_separator(&mut self, closer: TokenKind, what: &str) {
         match self.kind() {
             TokenKind::Comma => {
                 self.bump();
-                true
             }
-            TokenKind::NewLine => true,
-            k if k == closer => true,
-            TokenKind::Eof => true,
+            TokenKind::NewLine | TokenKind::Eof => {}
+            k if k == closer => {}
             _ => {
                 self.expected(what);
                 self.skip_until(true, true);
                 self.eat(TokenKind::Comma);
-                true
             }
         }
     }
 
     fn object(&mut self) -> Expr {
-        if !self.enter() {
-            return self.error_expr();
-        }
         let open = self.bump();
         let saved = std::mem::replace(&mut self.skip_nl, false);
         let mut items = Vec::new();
         loop {
-            self.skip_newlines();
-            let t = self.cur();
-            match t.kind {
-                TokenKind::RBrace => {
-                    self.bump();
-                    break;
-                }
-                TokenKind::Eof => {
-                    self.expected("'}'");
-                    break;
-                }
-                k if is_closer(k) => {
-                    self.expected("'}'");
-                    break;
-                }
-                TokenKind::Comma => {
-                    self.expected("property name or '}'");
-                    self.bump();
-                    continue;
-                }
-                TokenKind::Ellipsis => {
-                    self.bump();
-                    let value = self.expr();
-                    items.push(ObjectItem::Spread(Spread {
-                        value,
-                        range: self.range_from(t.start),
-                    }));
-                }
-                TokenKind::At => items.push(self.nested_resource()),
-                TokenKind::Ident
-                    if self.tok_text(t) == "resource" && self.nth(1).kind == TokenKind::Ident =>
-                {
-                    items.push(self.nested_resource());
-                }
-                _ if self.at_toplevel_statement(false) => {
-                    self.expected("'}'");
-                    break;
-                }
-                TokenKind::Ident | TokenKind::String | TokenKind::StringLeft => {
-                    let key = self.property_key();
-                    if !self.expect(TokenKind::Colon, "':'") {
-                        self.skip_until(true, true);
-                        self.eat(TokenKind::Comma);
-                        continue;
-                    }
-                    let value = self.expr();
-                    items.push(ObjectItem::Property(ObjectProperty {
-                        range: self.range_from(key.range().start),
-                        key,
-                        value,
-                    }));
-                }
-                _ => {
-                    self.expected("property name or '}'");
-                    self.skip_until(true, true);
-                    self.eat(TokenKind::Comma);
-                    continue;
-                }
+            match self.object_item() {
+                Step::Item(item) => items.push(item),
+                Step::Skip => continue,
+                Step::End => break,
             }
-            if !self.item_separator(TokenKind::RBrace, "',', new line or '}'") {
-                break;
-            }
+            self.item_separator(TokenKind::RBrace, "',', new line or '}'");
         }
         self.skip_nl = saved;
-        self.leave();
         Expr {
             kind: ExprKind::Object(items),
             range: self.range_from(open.start),
         }
+    }
+
+    #[inline(never)]
+    fn object_item(&mut self) -> Step<ObjectItem> {
+        self.skip_newlines();
+        let t = self.cur();
+        match t.kind {
+            TokenKind::RBrace => {
+                self.bump();
+                Step::End
+            }
+            TokenKind::Eof => {
+                self.expected("'}'");
+                Step::End
+            }
+            k if is_closer(k) => {
+                self.expected("'}'");
+                Step::End
+            }
+            TokenKind::Comma => {
+                self.expected("property name or '}'");
+                self.bump();
+                Step::Skip
+            }
+            TokenKind::Ellipsis => Step::Item(ObjectItem::Spread(self.spread())),
+            TokenKind::At => Step::Item(self.nested_resource()),
+            TokenKind::Ident
+                if self.tok_text(t) == "resource" && self.nth(1).kind == TokenKind::Ident =>
+            {
+                Step::Item(self.nested_resource())
+            }
+            _ if self.at_toplevel_statement(false) => {
+                self.expected("'}'");
+                Step::End
+            }
+            TokenKind::Ident | TokenKind::String | TokenKind::StringLeft => self.object_property(),
+            _ => {
+                self.expected("property name or '}'");
+                self.skip_until(true, true);
+                self.eat(TokenKind::Comma);
+                Step::Skip
+            }
+        }
+    }
+
+    #[inline(never)]
+    fn object_property(&mut self) -> Step<ObjectItem> {
+        let key = self.property_key();
+        if !self.expect(TokenKind::Colon, "':'") {
+            self.skip_until(true, true);
+            self.eat(TokenKind::Comma);
+            return Step::Skip;
+        }
+        let value = self.expr();
+        Step::Item(ObjectItem::Property(ObjectProperty {
+            range: self.range_from(key.range().start),
+            key,
+            value,
+        }))
     }
 
     fn property_key(&mut self) -> PropertyKey {
@@ -1457,8 +1515,13 @@ impl<'a> Parser<'a> {
     }
 
     fn type_union(&mut self) -> TypeExpr {
+        // A union may begin with `|` (on the next line) and go on over lines, each `|`-led.
+        if self.raw(self.pos).kind == TokenKind::NewLine
+            && self.raw(self.pos + 1).kind == TokenKind::Pipe
+        {
+            self.skip_newlines();
+        }
         let start = self.here();
-        // A union may begin with `|` and continue on following lines after `|`.
         let leading = self.kind() == TokenKind::Pipe;
         if leading {
             self.bump();
@@ -1516,50 +1579,65 @@ impl<'a> Parser<'a> {
                 break;
             }
             links += 1;
-            self.bump();
-            let base = Box::new(ty);
-            let new_kind = match kind {
-                TokenKind::Question => TypeKind::Nullable(base),
-                TokenKind::Dot => {
-                    if self.eat(TokenKind::Star).is_some() {
-                        TypeKind::AdditionalProperties(base)
-                    } else {
-                        let name = self.ident("property name");
-                        TypeKind::Property { base, name }
-                    }
-                }
-                _ => {
-                    let t = self.cur();
-                    let k = match t.kind {
-                        TokenKind::RBracket => TypeKind::Array(base),
-                        TokenKind::Star => {
-                            self.bump();
-                            TypeKind::Items(base)
-                        }
-                        TokenKind::Int => {
-                            self.bump();
-                            let index = self.tok_text(t).parse().unwrap_or(u64::MAX);
-                            TypeKind::Index { base, index }
-                        }
-                        _ => {
-                            self.expected("']', '*' or an index");
-                            TypeKind::Array(base)
-                        }
-                    };
-                    self.expect(TokenKind::RBracket, "']'");
-                    k
-                }
-            };
-            ty = TypeExpr {
-                kind: new_kind,
-                range: self.range_from(start),
-            };
+            ty = self.type_postfix_step(kind, ty, start);
         }
         self.depth -= links;
         ty
     }
 
+    #[inline(never)]
+    fn type_postfix_step(&mut self, kind: TokenKind, base: TypeExpr, start: u32) -> TypeExpr {
+        self.bump();
+        let base = Box::new(base);
+        let new_kind = match kind {
+            TokenKind::Question => TypeKind::Nullable(base),
+            TokenKind::Dot => {
+                if self.eat(TokenKind::Star).is_some() {
+                    TypeKind::AdditionalProperties(base)
+                } else {
+                    let name = self.ident("property name");
+                    TypeKind::Property { base, name }
+                }
+            }
+            _ => {
+                let t = self.cur();
+                let k = match t.kind {
+                    TokenKind::RBracket => TypeKind::Array(base),
+                    TokenKind::Star => {
+                        self.bump();
+                        TypeKind::Items(base)
+                    }
+                    TokenKind::Int => {
+                        self.bump();
+                        let index = self.tok_text(t).parse().unwrap_or(u64::MAX);
+                        TypeKind::Index { base, index }
+                    }
+                    _ => {
+                        self.expected("']', '*' or an index");
+                        TypeKind::Array(base)
+                    }
+                };
+                self.expect(TokenKind::RBracket, "']'");
+                k
+            }
+        };
+        TypeExpr {
+            kind: new_kind,
+            range: self.range_from(start),
+        }
+    }
+
     fn type_primary(&mut self) -> TypeExpr {
+        match self.kind() {
+            TokenKind::LBrace => self.object_type(),
+            TokenKind::LBracket => self.tuple_type(),
+            _ => self.type_leaf(),
+        }
+    }
+
+    /// Everything [`Self::type_primary`] handles but object and tuple types.
+    #[inline(never)]
+    fn type_leaf(&mut self) -> TypeExpr {
         let t = self.cur();
         let kind = match t.kind {
             TokenKind::Ident => {
@@ -1608,8 +1686,6 @@ impl<'a> Parser<'a> {
                     TypeKind::Error
                 }
             }
-            TokenKind::LBrace => return self.object_type(),
-            TokenKind::LBracket => return self.tuple_type(),
             TokenKind::LParen => {
                 self.bump();
                 let saved = std::mem::replace(&mut self.skip_nl, true);
@@ -1637,77 +1713,84 @@ impl<'a> Parser<'a> {
         let saved = std::mem::replace(&mut self.skip_nl, false);
         let mut items = Vec::new();
         loop {
-            self.skip_newlines();
-            let t = self.cur();
-            match t.kind {
-                TokenKind::RBrace => {
-                    self.bump();
-                    break;
-                }
-                TokenKind::Eof => {
-                    self.expected("'}'");
-                    break;
-                }
-                k if is_closer(k) => {
-                    self.expected("'}'");
-                    break;
-                }
-                TokenKind::Comma => {
-                    self.expected("property name or '}'");
-                    self.bump();
-                    continue;
-                }
-                _ if self.at_toplevel_statement(true) => {
-                    self.expected("'}'");
-                    break;
-                }
-                _ => {}
+            match self.object_type_item() {
+                Step::Item(item) => items.push(item),
+                Step::Skip => continue,
+                Step::End => break,
             }
-            let decorators = self.decorators();
-            let t = self.cur();
-            match t.kind {
-                TokenKind::Star => {
-                    self.bump();
-                    self.expect(TokenKind::Colon, "':'");
-                    let value = self.type_expr();
-                    items.push(ObjectTypeItem::Additional(TypeMember {
-                        decorators,
-                        value,
-                        range: self.range_from(t.start),
-                    }));
-                }
-                TokenKind::Ident | TokenKind::String | TokenKind::StringLeft => {
-                    let key = self.property_key();
-                    let optional = self.eat(TokenKind::Question).is_some();
-                    if !self.expect(TokenKind::Colon, "':'") {
-                        self.skip_until(true, true);
-                        self.eat(TokenKind::Comma);
-                        continue;
-                    }
-                    let value = self.type_expr();
-                    items.push(ObjectTypeItem::Property(ObjectTypeProperty {
-                        decorators,
-                        range: self.range_from(key.range().start),
-                        key,
-                        optional,
-                        value,
-                    }));
-                }
-                _ => {
-                    self.expected("property name or '}'");
-                    self.skip_until(true, true);
-                    self.eat(TokenKind::Comma);
-                    continue;
-                }
-            }
-            if !self.item_separator(TokenKind::RBrace, "',', new line or '}'") {
-                break;
-            }
+            self.item_separator(TokenKind::RBrace, "',', new line or '}'");
         }
         self.skip_nl = saved;
         TypeExpr {
             kind: TypeKind::Object(items),
             range: self.range_from(open.start),
+        }
+    }
+
+    #[inline(never)]
+    fn object_type_item(&mut self) -> Step<ObjectTypeItem> {
+        self.skip_newlines();
+        let t = self.cur();
+        match t.kind {
+            TokenKind::RBrace => {
+                self.bump();
+                return Step::End;
+            }
+            TokenKind::Eof => {
+                self.expected("'}'");
+                return Step::End;
+            }
+            k if is_closer(k) => {
+                self.expected("'}'");
+                return Step::End;
+            }
+            TokenKind::Comma => {
+                self.expected("property name or '}'");
+                self.bump();
+                return Step::Skip;
+            }
+            _ if self.at_toplevel_statement(true) => {
+                self.expected("'}'");
+                return Step::End;
+            }
+            _ => {}
+        }
+        let decorators = self.decorators();
+        let t = self.cur();
+        match t.kind {
+            TokenKind::Star => {
+                self.bump();
+                self.expect(TokenKind::Colon, "':'");
+                let value = self.type_expr();
+                Step::Item(ObjectTypeItem::Additional(TypeMember {
+                    decorators,
+                    value,
+                    range: self.range_from(t.start),
+                }))
+            }
+            TokenKind::Ident | TokenKind::String | TokenKind::StringLeft => {
+                let key = self.property_key();
+                let optional = self.eat(TokenKind::Question).is_some();
+                if !self.expect(TokenKind::Colon, "':'") {
+                    self.skip_until(true, true);
+                    self.eat(TokenKind::Comma);
+                    return Step::Skip;
+                }
+                let value = self.type_expr();
+                Step::Item(ObjectTypeItem::Property(ObjectTypeProperty {
+                    decorators,
+                    range: self.range_from(key.range().start),
+                    key,
+                    optional,
+                    value,
+                }))
+            }
+            _ => {
+                self.expected("property name or '}'");
+                self.skip_until(true, true);
+                self.eat(TokenKind::Comma);
+                Step::Skip
+            }
         }
     }
 
@@ -1749,14 +1832,1049 @@ impl<'a> Parser<'a> {
                 value,
                 range: self.range_from(start),
             });
-            if !self.item_separator(TokenKind::RBracket, "',', new line or ']'") {
-                break;
-            }
+            self.item_separator(TokenKind::RBracket, "',', new line or ']'");
         }
         self.skip_nl = saved;
         TypeExpr {
             kind: TypeKind::Tuple(items),
             range: self.range_from(open.start),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{parse, Parsed};
+    use super::*;
+
+    /// A compact rendering of a tree for assertions: `(+ a (* b c))`.
+    fn sx(e: &Expr) -> String {
+        match &e.kind {
+            ExprKind::String(s) => sx_str(s),
+            ExprKind::Int(v) => v.to_string(),
+            ExprKind::Bool(b) => b.to_string(),
+            ExprKind::Null => "null".into(),
+            ExprKind::Ident(id) => id.name.clone(),
+            ExprKind::Array(items) => {
+                let items: Vec<String> = items
+                    .iter()
+                    .map(|i| match i {
+                        ArrayItem::Value(v) => sx(v),
+                        ArrayItem::Spread(s) => format!("...{}", sx(&s.value)),
+                    })
+                    .collect();
+                format!("[{}]", items.join(" "))
+            }
+            ExprKind::Object(items) => {
+                let items: Vec<String> = items
+                    .iter()
+                    .map(|i| match i {
+                        ObjectItem::Property(p) => format!("{}: {}", sx_key(&p.key), sx(&p.value)),
+                        ObjectItem::Spread(s) => format!("...{}", sx(&s.value)),
+                        ObjectItem::Resource(r) => sx_stmt(r),
+                    })
+                    .collect();
+                format!("{{{}}}", items.join(", "))
+            }
+            ExprKind::Property(p) => {
+                let dot = if p.safe { ".?" } else { "." };
+                format!("({dot} {} {})", sx(&p.base), p.name.name)
+            }
+            ExprKind::Index(i) => {
+                let op = if i.safe { "[?]" } else { "[]" };
+                format!("({op} {} {})", sx(&i.base), sx(&i.index))
+            }
+            ExprKind::ResourceAccess(r) => format!("(:: {} {})", sx(&r.base), r.name.name),
+            ExprKind::NonNull(b) => format!("(nonnull {})", sx(b)),
+            ExprKind::Call(c) => {
+                let mut s = String::from("(call ");
+                if let Some(t) = &c.target {
+                    s.push_str(&sx(t));
+                    s.push('.');
+                }
+                s.push_str(&c.name.name);
+                for a in &c.args {
+                    s.push(' ');
+                    s.push_str(&sx(a));
+                }
+                s.push(')');
+                s
+            }
+            ExprKind::Unary(UnaryOp::Not, b) => format!("(not {})", sx(b)),
+            ExprKind::Unary(UnaryOp::Neg, b) => format!("(neg {})", sx(b)),
+            ExprKind::Binary(b) => format!("({} {} {})", b.op.as_str(), sx(&b.lhs), sx(&b.rhs)),
+            ExprKind::Ternary(t) => format!(
+                "(? {} {} {})",
+                sx(&t.condition),
+                sx(&t.then),
+                sx(&t.otherwise)
+            ),
+            ExprKind::Lambda(l) => {
+                let ps: Vec<String> = l
+                    .params
+                    .iter()
+                    .map(|p| match &p.ty {
+                        Some(t) => format!("{} {}", p.name.name, sxt(t)),
+                        None => p.name.name.clone(),
+                    })
+                    .collect();
+                format!("(=> ({}) {})", ps.join(", "), sx(&l.body))
+            }
+            ExprKind::Paren(b) => format!("(paren {})", sx(b)),
+            ExprKind::For(f) => {
+                let index = f.index.as_ref().map(|i| format!(" {}", i.name));
+                format!(
+                    "(for {}{} in {} {})",
+                    f.item.name,
+                    index.unwrap_or_default(),
+                    sx(&f.iterable),
+                    sx(&f.body)
+                )
+            }
+            ExprKind::If(i) => format!("(if {} {})", sx(&i.condition), sx(&i.body)),
+            ExprKind::Error => "ERR".into(),
+        }
+    }
+
+    fn sx_str(s: &StringLit) -> String {
+        let q = if s.multiline { "'''" } else { "'" };
+        match s.as_literal() {
+            Some(v) => format!("{q}{v}{q}"),
+            None => {
+                let parts: Vec<String> = s
+                    .parts
+                    .iter()
+                    .map(|p| match p {
+                        StringPart::Text { value, .. } => format!("'{value}'"),
+                        StringPart::Interpolation(e) => sx(e),
+                    })
+                    .collect();
+                format!("(str {})", parts.join(" "))
+            }
+        }
+    }
+
+    fn sx_key(k: &PropertyKey) -> String {
+        match k {
+            PropertyKey::Ident(id) => id.name.clone(),
+            PropertyKey::String { value, .. } => sx_str(value),
+        }
+    }
+
+    fn sx_decorators(ds: &[Decorator]) -> String {
+        let mut s = String::new();
+        for d in ds {
+            s.push('@');
+            if let Some(ns) = &d.namespace {
+                s.push_str(&ns.name);
+                s.push('.');
+            }
+            s.push_str(&d.name.name);
+            if let Some(args) = &d.args {
+                let args: Vec<String> = args.iter().map(sx).collect();
+                s.push_str(&format!("({})", args.join(" ")));
+            }
+            s.push(' ');
+        }
+        s
+    }
+
+    fn sxt(t: &TypeExpr) -> String {
+        let member = |m: &TypeMember| format!("{}{}", sx_decorators(&m.decorators), sxt(&m.value));
+        match &t.kind {
+            TypeKind::Name(id) => id.name.clone(),
+            TypeKind::Property { base, name } => format!("(. {} {})", sxt(base), name.name),
+            TypeKind::AdditionalProperties(b) => format!("(.* {})", sxt(b)),
+            TypeKind::Index { base, index } => format!("([{index}] {})", sxt(base)),
+            TypeKind::Items(b) => format!("([*] {})", sxt(b)),
+            TypeKind::Array(b) => format!("{}[]", sxt(b)),
+            TypeKind::Nullable(b) => format!("{}?", sxt(b)),
+            TypeKind::Object(items) => {
+                let items: Vec<String> = items
+                    .iter()
+                    .map(|i| match i {
+                        ObjectTypeItem::Property(p) => format!(
+                            "{}{}{}: {}",
+                            sx_decorators(&p.decorators),
+                            sx_key(&p.key),
+                            if p.optional { "?" } else { "" },
+                            sxt(&p.value)
+                        ),
+                        ObjectTypeItem::Additional(m) => format!("*: {}", member(m)),
+                    })
+                    .collect();
+                format!("{{{}}}", items.join(", "))
+            }
+            TypeKind::Tuple(ms) => {
+                format!("[{}]", ms.iter().map(member).collect::<Vec<_>>().join(", "))
+            }
+            TypeKind::Union(ms) => {
+                format!(
+                    "(| {})",
+                    ms.iter().map(member).collect::<Vec<_>>().join(" ")
+                )
+            }
+            TypeKind::String(s) => sx_str(s),
+            TypeKind::Int { value, negative } => {
+                format!("{}{value}", if *negative { "-" } else { "" })
+            }
+            TypeKind::Bool(b) => b.to_string(),
+            TypeKind::Null => "null".into(),
+            TypeKind::Resource(e) => format!("(resource {})", sx(e)),
+            TypeKind::Paren(b) => format!("(paren {})", sxt(b)),
+            TypeKind::Error => "ERR".into(),
+        }
+    }
+
+    fn sx_stmt(s: &Statement) -> String {
+        let ty = |t: &Option<TypeExpr>| {
+            t.as_ref()
+                .map(|t| format!(" {}", sxt(t)))
+                .unwrap_or_default()
+        };
+        let body = match &s.kind {
+            StatementKind::TargetScope(e) => format!("targetScope = {}", sx(e)),
+            StatementKind::Metadata(d) => format!("metadata {} = {}", d.name.name, sx(&d.value)),
+            StatementKind::Param(d) => format!(
+                "param {}{}{}",
+                d.name.name,
+                ty(&d.ty),
+                d.value
+                    .as_ref()
+                    .map(|v| format!(" = {}", sx(v)))
+                    .unwrap_or_default()
+            ),
+            StatementKind::Var(d) => format!("var {}{} = {}", d.name.name, ty(&d.ty), sx(&d.value)),
+            StatementKind::Resource(d) => format!(
+                "resource {} {}{} = {}",
+                d.name.name,
+                sx(&d.type_string),
+                if d.existing { " existing" } else { "" },
+                sx(&d.body)
+            ),
+            StatementKind::Module(d) => {
+                format!("module {} {} = {}", d.name.name, sx(&d.path), sx(&d.body))
+            }
+            StatementKind::Output(d) => {
+                format!("output {} {} = {}", d.name.name, sxt(&d.ty), sx(&d.value))
+            }
+            StatementKind::Type(d) => format!("type {} = {}", d.name.name, sxt(&d.value)),
+            StatementKind::Func(d) => {
+                let ps: Vec<String> = d
+                    .params
+                    .iter()
+                    .map(|p| format!("{}{}", p.name.name, ty(&p.ty)))
+                    .collect();
+                format!(
+                    "func {}({}) {} => {}",
+                    d.name.name,
+                    ps.join(", "),
+                    sxt(&d.return_type),
+                    sx(&d.body)
+                )
+            }
+            StatementKind::Import(d) => {
+                let items = match &d.items {
+                    ImportItems::Legacy => String::new(),
+                    ImportItems::Wildcard(ns) => format!("* as {} from ", ns.name),
+                    ImportItems::Named(items) => {
+                        let items: Vec<String> = items
+                            .iter()
+                            .map(|i| match &i.alias {
+                                Some(a) => format!("{} as {}", i.name.name, a.name),
+                                None => i.name.name.clone(),
+                            })
+                            .collect();
+                        format!("{{{}}} from ", items.join(", "))
+                    }
+                };
+                let config = d.config.as_ref().map(|c| format!(" with {}", sx(c)));
+                let alias = d.alias.as_ref().map(|a| format!(" as {}", a.name));
+                format!(
+                    "import {items}{}{}{}",
+                    sx(&d.source),
+                    config.unwrap_or_default(),
+                    alias.unwrap_or_default()
+                )
+            }
+            StatementKind::Extension(d) => {
+                let config = d.config.as_ref().map(|c| format!(" with {}", sx(c)));
+                let alias = d.alias.as_ref().map(|a| format!(" as {}", a.name));
+                format!(
+                    "{} {}{}{}",
+                    if d.legacy_provider {
+                        "provider"
+                    } else {
+                        "extension"
+                    },
+                    sx(&d.spec),
+                    config.unwrap_or_default(),
+                    alias.unwrap_or_default()
+                )
+            }
+            StatementKind::Assert(d) => format!("assert {} = {}", d.name.name, sx(&d.value)),
+            StatementKind::Using(d) => {
+                let config = d.config.as_ref().map(|c| format!(" with {}", sx(c)));
+                format!(
+                    "using {}{}",
+                    d.path.as_ref().map(sx).unwrap_or_else(|| "none".into()),
+                    config.unwrap_or_default()
+                )
+            }
+            StatementKind::Error => "ERR".into(),
+        };
+        format!("{}{body}", sx_decorators(&s.decorators))
+    }
+
+    #[track_caller]
+    fn clean(text: &str) -> Parsed {
+        let p = parse(text);
+        assert!(
+            p.errors.is_empty(),
+            "unexpected errors in {text:?}: {:?}",
+            p.errors
+        );
+        p
+    }
+
+    /// The statements of error-free `text`, rendered one per line.
+    #[track_caller]
+    fn stmts(text: &str) -> String {
+        let p = clean(text);
+        let lines: Vec<String> = p.program.statements.iter().map(sx_stmt).collect();
+        lines.join("\n")
+    }
+
+    /// The rendering of `var x = <text>`.
+    #[track_caller]
+    fn ex(text: &str) -> String {
+        let p = clean(&format!("var x = {text}"));
+        assert_eq!(p.program.statements.len(), 1, "{text}");
+        match &p.program.statements[0].kind {
+            StatementKind::Var(v) => sx(&v.value),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The rendering of `type x = <text>`.
+    #[track_caller]
+    fn ty(text: &str) -> String {
+        let p = clean(&format!("type x = {text}"));
+        match &p.program.statements[0].kind {
+            StatementKind::Type(t) => sxt(&t.value),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn slice(text: &str, r: TextRange) -> &str {
+        &text[r.as_range()]
+    }
+
+    fn errors(text: &str) -> Vec<(String, String)> {
+        parse(text)
+            .errors
+            .iter()
+            .map(|e| (slice(text, e.range).to_string(), e.message.clone()))
+            .collect()
+    }
+
+    // ---- statements ----
+
+    #[test]
+    fn target_scope_and_metadata() {
+        assert_eq!(
+            stmts("targetScope = 'subscription'\nmetadata info = { a: 1 }"),
+            "targetScope = 'subscription'\nmetadata info = {a: 1}"
+        );
+    }
+
+    #[test]
+    fn params() {
+        assert_eq!(
+            stmts("param a string\nparam b int = 3\nparam c string?\nparam d resource 'Microsoft.Storage/storageAccounts@2023-01-01'"),
+            "param a string\nparam b int = 3\nparam c string?\nparam d (resource 'Microsoft.Storage/storageAccounts@2023-01-01')"
+        );
+    }
+
+    #[test]
+    fn bicepparam_file() {
+        assert_eq!(
+            stmts("using 'main.bicep'\n\nparam name = 'x'\nparam count = 2\nvar v = 1\n"),
+            "using 'main.bicep'\nparam name = 'x'\nparam count = 2\nvar v = 1"
+        );
+        assert_eq!(stmts("using none"), "using none");
+        assert_eq!(
+            stmts("using './main.bicep' with { mode: 'stack' }"),
+            "using './main.bicep' with {mode: 'stack'}"
+        );
+    }
+
+    #[test]
+    fn variables_typed_and_untyped() {
+        assert_eq!(
+            stmts("var a = 1\nvar b string = 'x'\nvar c string[] = []"),
+            "var a = 1\nvar b string = 'x'\nvar c string[] = []"
+        );
+    }
+
+    #[test]
+    fn resources() {
+        let text = "resource stg 'Microsoft.Storage/storageAccounts@2023-01-01' = {\n  name: 'x'\n  location: location\n}\nresource kv 'Microsoft.KeyVault/vaults@2023-02-01' existing = {\n  name: 'kv'\n  scope: resourceGroup('rg')\n}";
+        assert_eq!(
+            stmts(text),
+            "resource stg 'Microsoft.Storage/storageAccounts@2023-01-01' = {name: 'x', location: location}\nresource kv 'Microsoft.KeyVault/vaults@2023-02-01' existing = {name: 'kv', scope: (call resourceGroup 'rg')}"
+        );
+        let p = clean(text);
+        let s = &p.program.statements[0];
+        assert_eq!(slice(text, s.keyword), "resource");
+        assert!(
+            slice(text, s.range).starts_with("resource stg") && slice(text, s.range).ends_with('}')
+        );
+        let StatementKind::Resource(r) = &s.kind else {
+            panic!()
+        };
+        assert_eq!(slice(text, r.name.range), "stg");
+        assert_eq!(
+            slice(text, r.type_string.range),
+            "'Microsoft.Storage/storageAccounts@2023-01-01'"
+        );
+        let ExprKind::Object(items) = &r.body.kind else {
+            panic!()
+        };
+        let ObjectItem::Property(p1) = &items[1] else {
+            panic!()
+        };
+        assert_eq!(slice(text, p1.key.range()), "location");
+        assert_eq!(slice(text, p1.value.range), "location");
+        assert_eq!(slice(text, p1.range), "location: location");
+    }
+
+    #[test]
+    fn resource_bodies_conditional_and_loops() {
+        assert_eq!(
+            stmts("resource a 'T@1' = if (deploy) {\n  name: 'a'\n}"),
+            "resource a 'T@1' = (if deploy {name: 'a'})"
+        );
+        assert_eq!(
+            stmts("@batchSize(2)\nresource a 'T@1' = [for n in names: {\n  name: n\n}]"),
+            "@batchSize(2) resource a 'T@1' = (for n in names {name: n})"
+        );
+        assert_eq!(
+            stmts("module m 'm.bicep' = [for (n, i) in names: if (i > 0) {\n  name: n\n}]"),
+            "module m 'm.bicep' = (for n i in names (if (> i 0) {name: n}))"
+        );
+    }
+
+    #[test]
+    fn modules_with_registry_paths() {
+        assert_eq!(
+            stmts("module a 'br:mcr.microsoft.com/bicep/avm/res/storage/storage-account:0.9.0' = {\n  name: 'a'\n}\nmodule b 'ts:sub/rg/spec:1.0' = {\n  name: 'b'\n}\nmodule c 'br/public:avm/res/x:1.0' = {\n  name: 'c'\n  params: {\n    p: 1\n  }\n}"),
+            "module a 'br:mcr.microsoft.com/bicep/avm/res/storage/storage-account:0.9.0' = {name: 'a'}\nmodule b 'ts:sub/rg/spec:1.0' = {name: 'b'}\nmodule c 'br/public:avm/res/x:1.0' = {name: 'c', params: {p: 1}}"
+        );
+    }
+
+    #[test]
+    fn nested_child_resources() {
+        let text = "resource vnet 'Microsoft.Network/virtualNetworks@2023-04-01' = {\n  name: 'v'\n  @description('the subnet')\n  resource subnet 'subnets' = {\n    name: 's'\n  }\n  resource other 'subnets' existing = {\n    name: 'o'\n  }\n}\nresource p 'Microsoft.X/y/z@1' = {\n  parent: vnet\n  name: 'z'\n}";
+        assert_eq!(
+            stmts(text),
+            "resource vnet 'Microsoft.Network/virtualNetworks@2023-04-01' = {name: 'v', @description('the subnet') resource subnet 'subnets' = {name: 's'}, resource other 'subnets' existing = {name: 'o'}}\nresource p 'Microsoft.X/y/z@1' = {parent: vnet, name: 'z'}"
+        );
+        let p = clean(text);
+        let StatementKind::Resource(r) = &p.program.statements[0].kind else {
+            panic!()
+        };
+        let ExprKind::Object(items) = &r.body.kind else {
+            panic!()
+        };
+        let ObjectItem::Resource(child) = &items[1] else {
+            panic!()
+        };
+        assert!(
+            slice(text, child.range).starts_with("@description('the subnet')\n  resource subnet")
+        );
+        assert_eq!(
+            slice(text, child.decorators[0].range),
+            "@description('the subnet')"
+        );
+        // A property named `resource` is still a property.
+        assert_eq!(ex("{\n  resource: 'x'\n}"), "{resource: 'x'}");
+    }
+
+    #[test]
+    fn outputs() {
+        assert_eq!(
+            stmts("output a string = x.id\noutput b resource 'Microsoft.Storage/storageAccounts@2023-01-01' = stg\noutput c object = {}"),
+            "output a string = (. x id)\noutput b (resource 'Microsoft.Storage/storageAccounts@2023-01-01') = stg\noutput c object = {}"
+        );
+    }
+
+    #[test]
+    fn user_types() {
+        let text = "@export()\n@sealed()\ntype t = {\n  @description('d')\n  a: string\n  b?: int\n  'c d': bool\n  *: string\n}";
+        assert_eq!(
+            stmts(text),
+            "@export() @sealed() type t = {@description('d') a: string, b?: int, 'c d': bool, *: string}"
+        );
+        let p = clean(text);
+        let StatementKind::Type(t) = &p.program.statements[0].kind else {
+            panic!()
+        };
+        let TypeKind::Object(items) = &t.value.kind else {
+            panic!()
+        };
+        let ObjectTypeItem::Property(a) = &items[0] else {
+            panic!()
+        };
+        assert_eq!(slice(text, a.key.range()), "a");
+        assert_eq!(slice(text, a.value.range), "string");
+        assert_eq!(slice(text, a.decorators[0].range), "@description('d')");
+        assert_eq!(
+            slice(text, t.value.range).len(),
+            text.find('{').map(|i| text.len() - i).unwrap()
+        );
+    }
+
+    #[test]
+    fn type_expressions() {
+        assert_eq!(ty("string"), "string");
+        assert_eq!(ty("string[]"), "string[]");
+        assert_eq!(ty("string[]?"), "string[]?");
+        assert_eq!(
+            ty("'a' | 'b' | 1 | true | -2 | null"),
+            "(| 'a' 'b' 1 true -2 null)"
+        );
+        assert_eq!(ty("[string, int]"), "[string, int]");
+        assert_eq!(
+            ty("[\n  @description('x') string\n  int\n]"),
+            "[@description('x') string, int]"
+        );
+        assert_eq!(ty("(string | int)[]"), "(paren (| string int))[]");
+        assert_eq!(ty("other.prop"), "(. other prop)");
+        assert_eq!(ty("ns.myType"), "(. ns myType)");
+        assert_eq!(ty("other.*"), "(.* other)");
+        assert_eq!(ty("tup[0]"), "([0] tup)");
+        assert_eq!(ty("arr[*]"), "([*] arr)");
+        assert_eq!(
+            ty("resource<'Microsoft.Storage/storageAccounts@2023-01-01'>.properties"),
+            "(. (resource 'Microsoft.Storage/storageAccounts@2023-01-01') properties)"
+        );
+        assert_eq!(
+            ty("{ a: string, b: { c: int? } }"),
+            "{a: string, b: {c: int?}}"
+        );
+        assert_eq!(ty("{}"), "{}");
+        // Multi-line unions, with a leading `|`.
+        assert_eq!(ty("\n  | 'a'\n  | 'b'"), "(| 'a' 'b')");
+        assert_eq!(ty("'a'\n  | 'b'"), "(| 'a' 'b')");
+        // Discriminated unions with decorated members.
+        assert_eq!(
+            stmts("@discriminator('kind')\ntype u = a | b"),
+            "@discriminator('kind') type u = (| a b)"
+        );
+        assert_eq!(
+            ty("@description('first') 'a' | 'b'"),
+            "(| @description('first') 'a' 'b')"
+        );
+    }
+
+    #[test]
+    fn functions() {
+        assert_eq!(
+            stmts("@export()\nfunc greet(name string, n int) string => 'Hi ${name}'\nfunc none() bool => true"),
+            "@export() func greet(name string, n int) string => (str 'Hi ' name)\nfunc none() bool => true"
+        );
+    }
+
+    #[test]
+    fn imports() {
+        assert_eq!(
+            stmts("import {a, b as c} from 'types.bicep'\nimport * as ns from 'br/public:x:1.0'\nimport 'az@1.0.0'\nimport 'kubernetes@1.0.0' with {\n  namespace: 'd'\n} as k8s\nimport {\n  x\n  y\n} from 'f.bicep'"),
+            "import {a, b as c} from 'types.bicep'\nimport * as ns from 'br/public:x:1.0'\nimport 'az@1.0.0'\nimport 'kubernetes@1.0.0' with {namespace: 'd'} as k8s\nimport {x, y} from 'f.bicep'"
+        );
+    }
+
+    #[test]
+    fn extensions_and_providers() {
+        assert_eq!(
+            stmts("extension microsoftGraph\nextension 'br:mcr.microsoft.com/bicep/extensions/microsoftgraph/v1.0:0.1.8-preview' as graph\nextension kubernetes with {\n  namespace: 'default'\n} as k8s\nprovider 'br/public:az@1.0.0'"),
+            "extension microsoftGraph\nextension 'br:mcr.microsoft.com/bicep/extensions/microsoftgraph/v1.0:0.1.8-preview' as graph\nextension kubernetes with {namespace: 'default'} as k8s\nprovider 'br/public:az@1.0.0'"
+        );
+    }
+
+    #[test]
+    fn asserts() {
+        assert_eq!(
+            stmts("assert ok = length(name) < 24"),
+            "assert ok = (< (call length name) 24)"
+        );
+    }
+
+    #[test]
+    fn decorators() {
+        let text = "@sys.description('d')\n@secure()\n@allowed([\n  'a'\n  'b'\n])\n@minLength(1)\n@maxLength(24)\n@metadata({ a: 1 })\n@minValue(-1)\nparam p string";
+        assert_eq!(
+            stmts(text),
+            "@sys.description('d') @secure() @allowed(['a' 'b']) @minLength(1) @maxLength(24) @metadata({a: 1}) @minValue((neg 1)) param p string"
+        );
+        let p = clean(text);
+        let s = &p.program.statements[0];
+        assert_eq!(s.range.start, 0);
+        assert_eq!(slice(text, s.decorators[0].range), "@sys.description('d')");
+        assert_eq!(
+            slice(text, s.decorators[0].namespace.as_ref().unwrap().range),
+            "sys"
+        );
+        assert_eq!(slice(text, s.keyword), "param");
+        assert_eq!(
+            stmts("@onlyIfNotExists()\nresource r 'T@1' = {}"),
+            "@onlyIfNotExists() resource r 'T@1' = {}"
+        );
+        assert_eq!(stmts("@deprecated\nparam p int"), "@deprecated param p int");
+    }
+
+    // ---- expressions ----
+
+    #[test]
+    fn literals() {
+        assert_eq!(ex("1"), "1");
+        assert_eq!(ex("true"), "true");
+        assert_eq!(ex("null"), "null");
+        assert_eq!(ex("-5"), "(neg 5)");
+        assert_eq!(
+            ex("'a\\'b\\\\c\\n\\r\\t\\$\\u{41}\\u{1F600}'"),
+            "'a'b\\c\n\r\t$A\u{1F600}'"
+        );
+        assert_eq!(ex("'\\${not interpolated}'"), "'${not interpolated}'");
+    }
+
+    #[test]
+    fn interpolation() {
+        assert_eq!(ex("'a${b}c'"), "(str 'a' b 'c')");
+        assert_eq!(ex("'${b}'"), "(str b)");
+        assert_eq!(ex("'${a}${b}'"), "(str a b)");
+        assert_eq!(ex("'x${'y${z}'}w'"), "(str 'x' (str 'y' z) 'w')");
+        assert_eq!(ex("'${f({ a: 1 }.a)}'"), "(str (call f (. {a: 1} a)))");
+        assert_eq!(
+            ex("'${c ? 'a' : 'b'}-${toLower(n)}'"),
+            "(str (? c 'a' 'b') '-' (call toLower n))"
+        );
+        let text = "var x = 'ab${cd}ef'";
+        let p = clean(text);
+        let StatementKind::Var(v) = &p.program.statements[0].kind else {
+            panic!()
+        };
+        let ExprKind::String(s) = &v.value.kind else {
+            panic!()
+        };
+        let StringPart::Interpolation(e) = &s.parts[1] else {
+            panic!()
+        };
+        assert_eq!(slice(text, e.range), "cd");
+        assert_eq!(slice(text, v.value.range), "'ab${cd}ef'");
+    }
+
+    #[test]
+    fn multiline_strings() {
+        assert_eq!(ex("'''\nline1\n${no} \\n'''"), "'''line1\n${no} \\n'''");
+        assert_eq!(ex("'''one'''"), "'''one'''");
+        assert_eq!(ex("''''quoted''''"), "''''quoted''''");
+    }
+
+    #[test]
+    fn arrays_newlines_and_commas() {
+        assert_eq!(ex("[]"), "[]");
+        assert_eq!(ex("[1, 2, 3]"), "[1 2 3]");
+        assert_eq!(ex("[\n  1\n  2\n]"), "[1 2]");
+        assert_eq!(ex("[\n  1,\n  2,\n]"), "[1 2]");
+        assert_eq!(ex("[\n\n  1, 2\n\n  3\n]"), "[1 2 3]");
+        assert_eq!(ex("[...a, 1]"), "[...a 1]");
+    }
+
+    #[test]
+    fn objects() {
+        assert_eq!(ex("{}"), "{}");
+        assert_eq!(ex("{ a: 1, 'b-c': 2 }"), "{a: 1, 'b-c': 2}");
+        assert_eq!(
+            ex("{\n  a: 1\n  b: {\n    c: [\n      1\n    ]\n  }\n}"),
+            "{a: 1, b: {c: [1]}}"
+        );
+        assert_eq!(
+            ex("{\n  ...base\n  a: 1, b: 2,\n}"),
+            "{...base, a: 1, b: 2}"
+        );
+        assert_eq!(ex("{ '${k}': v }"), "{(str k): v}");
+        assert_eq!(
+            ex("{ if: 1, true: 2, resource: 3 }"),
+            "{if: 1, true: 2, resource: 3}"
+        );
+    }
+
+    #[test]
+    fn accessors() {
+        assert_eq!(ex("a.b.c"), "(. (. a b) c)");
+        assert_eq!(ex("a.?b"), "(.? a b)");
+        assert_eq!(ex("a[0]['k']"), "([] ([] a 0) 'k')");
+        assert_eq!(ex("a[?0]"), "([?] a 0)");
+        assert_eq!(ex("a.b!.c"), "(. (nonnull (. a b)) c)");
+        assert_eq!(ex("vnet::subnet.id"), "(. (:: vnet subnet) id)");
+        assert_eq!(ex("a::b::c"), "(:: (:: a b) c)");
+    }
+
+    #[test]
+    fn calls() {
+        assert_eq!(ex("f()"), "(call f)");
+        assert_eq!(ex("concat(a, 'b', 1)"), "(call concat a 'b' 1)");
+        assert_eq!(
+            ex("az.resourceGroup().location"),
+            "(. (call az.resourceGroup) location)"
+        );
+        assert_eq!(ex("sys.concat(a, b)"), "(call sys.concat a b)");
+        assert_eq!(
+            ex("stg.listKeys().keys[0].value"),
+            "(. ([] (. (call stg.listKeys) keys) 0) value)"
+        );
+        assert_eq!(
+            ex("stg.listKeys('2023-01-01', 'x')"),
+            "(call stg.listKeys '2023-01-01' 'x')"
+        );
+        assert_eq!(ex("f(\n  a,\n  b\n)"), "(call f a b)");
+        assert_eq!(ex("f(a,)"), "(call f a)");
+    }
+
+    #[test]
+    fn operators_and_precedence() {
+        assert_eq!(ex("a || b && c"), "(|| a (&& b c))");
+        assert_eq!(ex("a == b || c != d"), "(|| (== a b) (!= c d))");
+        assert_eq!(ex("a =~ b && c !~ d"), "(&& (=~ a b) (!~ c d))");
+        assert_eq!(
+            ex("1 + 2 * 3 - 4 / 5 % 6"),
+            "(- (+ 1 (* 2 3)) (% (/ 4 5) 6))"
+        );
+        assert_eq!(ex("a < b == c >= d"), "(== (< a b) (>= c d))");
+        assert_eq!(ex("a <= b"), "(<= a b)");
+        assert_eq!(ex("a > b"), "(> a b)");
+        assert_eq!(ex("!a && -b < 0"), "(&& (not a) (< (neg b) 0))");
+        assert_eq!(ex("!!a"), "(not (not a))");
+        assert_eq!(ex("a ?? b ?? c"), "(?? (?? a b) c)");
+        assert_eq!(ex("a ?? b || c"), "(?? a (|| b c))");
+        assert_eq!(ex("a ? b : c ? d : e"), "(? a b (? c d e))");
+        assert_eq!(ex("a ?? b ? c : d"), "(? (?? a b) c d)");
+        assert_eq!(ex("(a + b) * c"), "(* (paren (+ a b)) c)");
+        assert_eq!(ex("(\n  a\n  ? b\n  : c\n)"), "(paren (? a b c))");
+    }
+
+    #[test]
+    fn lambdas() {
+        assert_eq!(
+            ex("map(xs, x => x.name)"),
+            "(call map xs (=> (x) (. x name)))"
+        );
+        assert_eq!(
+            ex("reduce(xs, 0, (acc, x) => acc + x)"),
+            "(call reduce xs 0 (=> (acc, x) (+ acc x)))"
+        );
+        assert_eq!(ex("() => 1"), "(=> () 1)");
+        assert_eq!(ex("(x) => x"), "(=> (x) x)");
+        assert_eq!(ex("(x string, y int) => x"), "(=> (x string, y int) x)");
+        assert_eq!(ex("(x)"), "(paren x)");
+        assert_eq!(ex("x => y => x"), "(=> (x) (=> (y) x))");
+        assert_eq!(
+            ex("sort(xs, (a, b) => a < b)"),
+            "(call sort xs (=> (a, b) (< a b)))"
+        );
+    }
+
+    #[test]
+    fn for_expressions_anywhere() {
+        assert_eq!(ex("[for x in xs: x.id]"), "(for x in xs (. x id))");
+        assert_eq!(ex("[for (x, i) in xs: i]"), "(for x i in xs i)");
+        assert_eq!(
+            ex("[for x in range(0, 3): if (x > 1) x]"),
+            "(for x in (call range 0 3) (if (> x 1) x))"
+        );
+        assert_eq!(
+            ex("{\n  a: [for x in xs: {\n    n: x\n  }]\n}"),
+            "{a: (for x in xs {n: x})}"
+        );
+        assert_eq!(
+            ex("union([for x in a: x], [])"),
+            "(call union (for x in a x) [])"
+        );
+        // An array whose first item is a variable named `for` is not a loop.
+        assert_eq!(ex("[for]"), "[for]");
+    }
+
+    #[test]
+    fn newlines_end_statements() {
+        assert_eq!(
+            stmts("var a = 1\nvar b = a\n\n\nvar c = 2"),
+            "var a = 1\nvar b = a\nvar c = 2"
+        );
+        assert_eq!(
+            stmts("var a = 1 // trailing\n/* block */ var b = 2"),
+            "var a = 1\nvar b = 2"
+        );
+        assert_eq!(stmts("var a = 1\r\nvar b = 2\r\n"), "var a = 1\nvar b = 2");
+        let e = errors("var a = 1 var b = 2");
+        assert_eq!(e[0].0, "var");
+        assert!(e[0].1.starts_with("expected new line"), "{e:?}");
+    }
+
+    // ---- comments and trivia ----
+
+    #[test]
+    fn comments_are_kept() {
+        let text = "// basegate:ignore BG1001 reason\nresource a 'T@1' = {\n  name: 'x' /* inline */\n  #disable-next-line BCP081\n  kind: 'y' // trailing\n}";
+        let p = clean(text);
+        let comments: Vec<&str> = p.comments.iter().map(|r| slice(text, *r)).collect();
+        assert_eq!(
+            comments,
+            [
+                "// basegate:ignore BG1001 reason",
+                "/* inline */",
+                "#disable-next-line BCP081",
+                "// trailing"
+            ]
+        );
+        // `//` inside strings is not a comment.
+        let p = clean("var u = 'https://x' // c");
+        assert_eq!(p.comments.len(), 1);
+        assert_eq!(clean("\u{feff}var a = 1").program.statements.len(), 1);
+    }
+
+    // ---- errors ----
+
+    #[test]
+    fn missing_expression_at_end() {
+        let text = "param x string = ";
+        let p = parse(text);
+        assert_eq!(p.errors.len(), 1, "{:?}", p.errors);
+        assert_eq!(p.errors[0].range, TextRange::empty(text.len() as u32));
+        assert_eq!(
+            p.errors[0].message,
+            "expected expression, found end of file"
+        );
+        let p = parse("param x string = \nparam y int");
+        assert_eq!(p.errors[0].message, "expected expression, found new line");
+        assert_eq!(p.errors[0].range.start, 17);
+        assert_eq!(p.program.statements.len(), 2);
+    }
+
+    #[test]
+    fn messages_say_expected_and_found() {
+        assert_eq!(
+            errors("param 1 string"),
+            [(
+                "1".to_string(),
+                "expected parameter name, found integer 1".to_string()
+            )]
+        );
+        assert_eq!(
+            errors("resource r 'T@1' {}")[0].1,
+            "expected '=', found '{'"
+        );
+        assert_eq!(
+            errors("var x = {\n  a 1\n}")[0].1,
+            "expected ':', found integer 1"
+        );
+        assert_eq!(
+            errors("var x = [1 2]")[0].1,
+            "expected ',', new line or ']', found integer 2"
+        );
+        assert_eq!(
+            errors("var x = f(1 2)")[0].1,
+            "expected ',' or ')', found integer 2"
+        );
+        assert_eq!(
+            errors("foo bar")[0].1,
+            "expected a declaration (param, var, resource, module, output, type, func, import, ...), found identifier 'foo'"
+        );
+        assert_eq!(
+            errors("var x = a ? b")[0].1,
+            "expected ':' of the conditional expression, found end of file"
+        );
+        assert_eq!(
+            errors("@description('x')\n")[0].1,
+            "expected a declaration after the decorators, found end of file"
+        );
+    }
+
+    #[test]
+    fn recovery_reports_several_errors_and_keeps_going() {
+        let text = "param a string = )\nvar b = [1 2]\nresource r 'T@1' = {\n  name: \n  kind: 'k'\n}\noutput o string = 'ok'\n";
+        let p = parse(text);
+        assert!(p.errors.len() >= 3, "{:?}", p.errors);
+        let kinds: Vec<&str> = p
+            .program
+            .statements
+            .iter()
+            .map(|s| slice(text, s.keyword))
+            .collect();
+        assert_eq!(kinds, ["param", "var", "resource", "output"]);
+        let StatementKind::Resource(r) = &p.program.statements[2].kind else {
+            panic!()
+        };
+        assert_eq!(sx(&r.body), "{name: ERR, kind: 'k'}");
+    }
+
+    #[test]
+    fn unclosed_object_does_not_swallow_the_file() {
+        let text = "resource r 'T@1' = {\n  name: 'x'\n\nparam p string\noutput o string = p\n";
+        let p = parse(text);
+        assert_eq!(p.errors.len(), 1, "{:?}", p.errors);
+        assert_eq!(
+            p.errors[0].message,
+            "expected '}', found identifier 'param'"
+        );
+        let kinds: Vec<&str> = p
+            .program
+            .statements
+            .iter()
+            .map(|s| slice(text, s.keyword))
+            .collect();
+        assert_eq!(kinds, ["resource", "param", "output"]);
+    }
+
+    #[test]
+    fn unterminated_strings_comments_and_interpolations() {
+        let e = errors("var a = 'abc\nvar b = 1");
+        assert_eq!(e[0].0, "'abc");
+        assert!(e[0].1.starts_with("unterminated string"), "{e:?}");
+        let p = parse("var a = 'abc\nvar b = 1");
+        assert_eq!(p.program.statements.len(), 2);
+
+        let p = parse("var a = 'x${b\nvar c = 1");
+        assert!(
+            p.errors[0]
+                .message
+                .starts_with("unterminated string interpolation"),
+            "{:?}",
+            p.errors
+        );
+        assert_eq!(p.program.statements.len(), 2);
+
+        let p = parse("var a = 'x${f(b, {\nvar c = 1");
+        assert!(!p.errors.is_empty());
+        assert_eq!(p.program.statements.len(), 2, "{:?}", p.errors);
+
+        let e = errors("var a = '''abc\n");
+        assert_eq!(e[0].0, "'''abc\n");
+        assert!(e[0].1.starts_with("unterminated multi-line string"));
+
+        let e = errors("var a = 1 /* abc");
+        assert_eq!(e[0].0, "/* abc");
+        assert!(e[0].1.starts_with("unterminated block comment"));
+
+        let e = errors("var a = 'x${b}");
+        assert!(e[0].1.starts_with("unterminated string"), "{e:?}");
+        let e = errors("var a = 'x${");
+        assert!(!e.is_empty());
+        let e = errors("var a = '\\q'");
+        assert_eq!(e[0].0, "\\q");
+        assert!(e[0].1.starts_with("invalid escape"));
+        let e = errors("var a = '\\u{110000}'");
+        assert!(e[0].1.starts_with("invalid escape"), "{e:?}");
+    }
+
+    #[test]
+    fn unexpected_characters_keep_char_boundaries() {
+        let text = "var a = 1 ✓ 2\nvar é = 3";
+        let p = parse(text);
+        assert!(!p.errors.is_empty());
+        for e in &p.errors {
+            assert!(text.is_char_boundary(e.range.start as usize));
+            assert!(text.is_char_boundary(e.range.end as usize));
+        }
+        assert_eq!(slice(text, p.errors[0].range), "✓");
+    }
+
+    fn assert_deep_nesting_is_an_error(open: &str, close: &str) {
+        for closed in [false, true] {
+            let mut text = String::from("var x = ");
+            text.push_str(&open.repeat(10_000));
+            text.push('1');
+            if closed {
+                text.push_str(&close.repeat(10_000));
+            }
+            text.push_str("\nvar y = 2\n");
+            let p = parse(&text);
+            assert!(
+                p.errors
+                    .iter()
+                    .any(|e| e.message.starts_with("nesting too deep")),
+                "{open}: {:?}",
+                &p.errors[..p.errors.len().min(3)]
+            );
+            assert!(p.errors.len() < 10, "{open}: {} errors", p.errors.len());
+            if closed {
+                // Back at a safe point, the next statement still parses.
+                assert_eq!(p.program.statements.len(), 2, "{open}");
+            }
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        assert_deep_nesting_is_an_error("[", "]");
+        assert_deep_nesting_is_an_error("(", ")");
+        assert_deep_nesting_is_an_error("{a:", "}");
+        assert_deep_nesting_is_an_error("'${", "}'");
+        assert_deep_nesting_is_an_error("!", "");
+        assert_deep_nesting_is_an_error("-", "");
+        assert_deep_nesting_is_an_error("x => ", "");
+        assert_deep_nesting_is_an_error("a ? b : ", "");
+        assert_deep_nesting_is_an_error("f(", ")");
+    }
+
+    #[test]
+    fn deep_types_and_long_chains_are_bounded() {
+        let text = format!(
+            "type t = {}string{}",
+            "{a:".repeat(10_000),
+            "}".repeat(10_000)
+        );
+        assert!(parse(&text)
+            .errors
+            .iter()
+            .any(|e| e.message.starts_with("nesting too deep")));
+        let text = format!("type t = string{}", "[]".repeat(10_000));
+        assert!(parse(&text)
+            .errors
+            .iter()
+            .any(|e| e.message.starts_with("nesting too deep")));
+        let text = format!("type t = {}string", "(".repeat(10_000));
+        assert!(!parse(&text).errors.is_empty());
+        let text = format!("var x = a{}", ".b".repeat(100_000));
+        assert!(parse(&text)
+            .errors
+            .iter()
+            .any(|e| e.message.starts_with("nesting too deep")));
+        let text = format!("var x = 1{}", " + 1".repeat(100_000));
+        assert!(parse(&text)
+            .errors
+            .iter()
+            .any(|e| e.message.starts_with("nesting too deep")));
+        // Chains nested in chains: the tree height limit catches what the depth cap cannot.
+        let mut text = String::from("var x = ");
+        for _ in 0..150 {
+            text.push_str("(a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x.y.z + ");
+        }
+        text.push('1');
+        text.push_str(&")".repeat(150));
+        let p = parse(&text);
+        assert!(
+            p.errors
+                .iter()
+                .any(|e| e.message.starts_with("nesting too deep")),
+            "{:?}",
+            p.errors
+        );
+    }
+
+    #[test]
+    fn typical_nesting_is_fine() {
+        let text = format!("var x = {}1{}", "[".repeat(100), "]".repeat(100));
+        clean(&text);
     }
 }

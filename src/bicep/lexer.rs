@@ -224,7 +224,12 @@ impl Lexer<'_> {
             let start = self.pos;
             let b = self.bytes[start];
             match b {
-                b' ' | b'\t' | b'\r' => self.pos += 1,
+                b' ' | b'\t' | b'\r' => {
+                    self.pos += 1;
+                    while matches!(self.peek(0), b' ' | b'\t' | b'\r') {
+                        self.pos += 1;
+                    }
+                }
                 b'\n' => self.newline(),
                 b'/' if self.peek(1) == b'/' => self.line_comment(),
                 // `#disable-next-line rule`, `#disable-diagnostics`, `#restore-diagnostics`:
@@ -488,7 +493,15 @@ impl Lexer<'_> {
                     );
                     return self.string_token(start, opening, false, true);
                 }
-                _ => self.pos += 1,
+                _ => {
+                    // Plain text: jump to the next byte that matters.
+                    let rest = &self.bytes[self.pos + 1..];
+                    let skip = rest
+                        .iter()
+                        .position(|&c| matches!(c, b'\'' | b'$' | b'\\' | b'\n' | b'\r'))
+                        .unwrap_or(rest.len());
+                    self.pos += 1 + skip;
+                }
             }
         }
     }

@@ -46,8 +46,12 @@ pub fn parse(text: &str) -> Parsed {
     let lexed = lexer::lex(text);
     let mut parser = parser::Parser::new(text, lexed.tokens, lexed.errors);
     let mut program = parser.program();
-    let mut errors = parser.finish();
-    for stmt in &mut program.statements {
+    let (mut errors, max_depth) = parser.finish();
+    // Each level of parser depth adds at most 4 tree levels, but left-nested chains (`a.b.c`,
+    // `a + b + c`) each count as one level while they grow, so the height can reach about
+    // 4 * max_depth^2 / 2. Only when that could pass the limit is the tree measured.
+    let may_be_too_deep = 2 * (max_depth as usize + 1).pow(2) + 8 > MAX_TREE_HEIGHT;
+    for stmt in program.statements.iter_mut().filter(|_| may_be_too_deep) {
         if height(NodeRef::Statement(stmt)) > MAX_TREE_HEIGHT {
             errors.push(SyntaxError {
                 range: stmt.range,

@@ -41,6 +41,8 @@ pub(crate) struct Parser<'a> {
     /// Whether newlines are insignificant here (inside parentheses or an interpolation).
     skip_nl: bool,
     depth: u32,
+    /// The deepest `depth` reached so far.
+    max_depth_seen: u32,
     /// End of the last consumed token: where a node that just finished ends.
     last_end: u32,
     errors: Vec<SyntaxError>,
@@ -114,13 +116,15 @@ impl<'a> Parser<'a> {
             pos: 0,
             skip_nl: false,
             depth: 0,
+            max_depth_seen: 0,
             last_end: 0,
             errors,
         }
     }
 
-    pub(crate) fn finish(self) -> Vec<SyntaxError> {
-        self.errors
+    /// The errors, and the deepest nesting (counting chain links) the parser went into.
+    pub(crate) fn finish(self) -> (Vec<SyntaxError>, u32) {
+        (self.errors, self.max_depth_seen)
     }
 
     // ---- token access -------------------------------------------------------------------
@@ -327,6 +331,7 @@ impl<'a> Parser<'a> {
             return false;
         }
         self.depth += 1;
+        self.max_depth_seen = self.max_depth_seen.max(self.depth);
         true
     }
 

@@ -115,6 +115,9 @@ pub(crate) struct Token {
     pub kind: TokenKind,
     /// For string tokens: the closing quote (or `${`) is missing.
     pub unterminated: bool,
+    /// For pieces of an interpolated multi-line string (`$'''...${x}...'''`): how many `$`
+    /// open an interpolation in it (`$$'''` makes `${` literal text and `$${` interpolate).
+    pub dollars: u8,
     pub start: u32,
     pub end: u32,
 }
@@ -140,6 +143,8 @@ pub(crate) struct Lexed {
 enum Open {
     Brace,
     Interpolation,
+    /// Inside `${` of a `$'''` multi-line string with that many dollars.
+    Multiline(u8),
 }
 
 struct Lexer<'a> {
@@ -180,6 +185,7 @@ pub(crate) fn lex(text: &str) -> Lexed {
     lexer.tokens.push(Token {
         kind: TokenKind::Eof,
         unterminated: false,
+        dollars: 0,
         start: end,
         end,
     });
@@ -210,6 +216,7 @@ impl Lexer<'_> {
         self.tokens.push(Token {
             kind,
             unterminated: false,
+            dollars: 0,
             start: start as u32,
             end: end as u32,
         });
@@ -253,8 +260,24 @@ impl Lexer<'_> {
                         self.pos += 1;
                         self.string_segment(start, false);
                     }
+                    Some(Open::Multiline(n)) => {
+                        self.pos += 1;
+                        self.multiline_segment(start, false, n);
+                    }
                     _ => self.single(TokenKind::RBrace),
                 },
+                b'$' => {
+                    let n = self.bytes[start..]
+                        .iter()
+                        .take_while(|&&b| b == b'$')
+                        .count();
+                    if self.bytes[start + n..].starts_with(b"'''") && n <= u8::MAX as usize {
+                        self.pos = start + n + 3;
+                        self.multiline_segment(start, true, n as u8);
+                    } else {
+                        self.punctuation(b);
+                    }
+                }
                 b'0'..=b'9' => {
                     while self.peek(0).is_ascii_digit() {
                         self.pos += 1;
@@ -271,25 +294,35 @@ impl Lexer<'_> {
             }
         }
         let end = self.bytes.len();
-        if self.stack.contains(&Open::Interpolation) {
+        if self.stack.iter().any(|o| *o != Open::Brace) {
             self.error(
                 end,
                 end,
                 "unterminated string interpolation: expected '}', found end of file".into(),
             );
-            self.close_interpolations(end);
+            self.close_interpolations(end, true);
         }
     }
 
-    /// Ends every open interpolation at `at` with an empty, unterminated string end, so the
-    /// parser sees each string close where the lexer gave up on it.
-    fn close_interpolations(&mut self, at: usize) {
-        if let Some(first) = self.stack.iter().position(|o| *o == Open::Interpolation) {
+    /// Ends every open interpolation at `at` (from the first ordinary one, or from the
+    /// first of any kind with `all`) with an empty, unterminated string end, so the parser
+    /// sees each string close where the lexer gave up on it.
+    fn close_interpolations(&mut self, at: usize, all: bool) {
+        let first = self.stack.iter().position(|o| match o {
+            Open::Brace => false,
+            Open::Interpolation => true,
+            Open::Multiline(_) => all,
+        });
+        if let Some(first) = first {
             for open in self.stack.drain(first..).rev() {
-                if open == Open::Interpolation {
+                if open != Open::Brace {
                     self.tokens.push(Token {
                         kind: TokenKind::StringRight,
                         unterminated: true,
+                        dollars: match open {
+                            Open::Multiline(n) => n,
+                            _ => 0,
+                        },
                         start: at as u32,
                         end: at as u32,
                     });
@@ -386,7 +419,7 @@ impl Lexer<'_> {
                 self.pos,
                 "unterminated string interpolation: expected '}', found new line".into(),
             );
-            self.close_interpolations(self.pos);
+            self.close_interpolations(self.pos, false);
         }
         let start = self.pos;
         self.pos += 1;
@@ -457,6 +490,7 @@ impl Lexer<'_> {
         self.tokens.push(Token {
             kind: TokenKind::MultilineString,
             unterminated,
+            dollars: 0,
             start: start as u32,
             end: self.pos as u32,
         });
@@ -516,6 +550,67 @@ impl Lexer<'_> {
         self.tokens.push(Token {
             kind,
             unterminated,
+            dollars: 0,
+            start: start as u32,
+            end: self.pos as u32,
+        });
+    }
+
+    /// Scans the text of a `$'''` multi-line string after its opening (`opening`) or after
+    /// an interpolation's `}`: up to the closing `'''` or the next `n` dollars and `{`.
+    /// No escapes here, as in plain multi-line strings.
+    fn multiline_segment(&mut self, start: usize, opening: bool, n: u8) {
+        let needed = n as usize;
+        let end_kind = if opening {
+            TokenKind::MultilineString
+        } else {
+            TokenKind::StringRight
+        };
+        loop {
+            let rest = &self.bytes[self.pos..];
+            let Some(i) = rest.iter().position(|&b| b == b'\'' || b == b'$') else {
+                self.pos = self.bytes.len();
+                self.error(
+                    start,
+                    self.pos,
+                    "unterminated multi-line string: expected ''', found end of file".into(),
+                );
+                return self.multiline_token(end_kind, start, n, true);
+            };
+            let at = self.pos + i;
+            if self.bytes[at] == b'\'' {
+                if self.bytes[at..].starts_with(b"'''") {
+                    // Quotes just before the closing `'''` belong to the content.
+                    let mut close = at;
+                    while self.bytes.get(close + 3) == Some(&b'\'') {
+                        close += 1;
+                    }
+                    self.pos = close + 3;
+                    return self.multiline_token(end_kind, start, n, false);
+                }
+                self.pos = at + 1;
+                continue;
+            }
+            let run = self.bytes[at..].iter().take_while(|&&b| b == b'$').count();
+            if run >= needed && self.bytes.get(at + run) == Some(&b'{') {
+                self.pos = at + run + 1;
+                self.stack.push(Open::Multiline(n));
+                let kind = if opening {
+                    TokenKind::StringLeft
+                } else {
+                    TokenKind::StringMiddle
+                };
+                return self.multiline_token(kind, start, n, false);
+            }
+            self.pos = at + run;
+        }
+    }
+
+    fn multiline_token(&mut self, kind: TokenKind, start: usize, n: u8, unterminated: bool) {
+        self.tokens.push(Token {
+            kind,
+            unterminated,
+            dollars: n,
             start: start as u32,
             end: self.pos as u32,
         });
@@ -593,6 +688,9 @@ fn find_pair(hay: &[u8], a: u8, b: u8) -> Option<usize> {
 /// The decoded text of a string token's content: escapes resolved, delimiters stripped.
 pub(crate) fn decode_string(text: &str, token: &Token) -> String {
     let raw = &text[token.start as usize..token.end as usize];
+    if token.dollars > 0 {
+        return decode_interpolated_multiline(raw, token);
+    }
     if token.kind == TokenKind::MultilineString {
         let mut body = raw.get(3..).unwrap_or("");
         if !token.unterminated {
@@ -617,6 +715,32 @@ pub(crate) fn decode_string(text: &str, token: &Token) -> String {
     }
     .unwrap_or(body);
     unescape(body)
+}
+
+fn decode_interpolated_multiline(raw: &str, token: &Token) -> String {
+    let n = token.dollars as usize;
+    let opening = matches!(
+        token.kind,
+        TokenKind::MultilineString | TokenKind::StringLeft
+    );
+    let mut body = if opening {
+        let body = raw.trim_start_matches('$');
+        let body = body.strip_prefix("'''").unwrap_or(body);
+        // The line break right after the opening `'''` is not part of the value.
+        body.strip_prefix("\r\n")
+            .or_else(|| body.strip_prefix('\n'))
+            .unwrap_or(body)
+    } else {
+        raw.strip_prefix('}').unwrap_or(raw)
+    };
+    match token.kind {
+        TokenKind::StringLeft | TokenKind::StringMiddle => {
+            body = body.get(..body.len().saturating_sub(n + 1)).unwrap_or("");
+        }
+        _ if !token.unterminated => body = body.strip_suffix("'''").unwrap_or(body),
+        _ => {}
+    }
+    body.to_string()
 }
 
 fn unescape(body: &str) -> String {

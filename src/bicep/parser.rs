@@ -32,6 +32,7 @@ const STATEMENT_KEYWORDS: &[&str] = &[
     "provider",
     "assert",
     "using",
+    "extends",
 ];
 
 pub(crate) struct Parser<'a> {
@@ -561,6 +562,10 @@ impl<'a> Parser<'a> {
                     None
                 };
                 StatementKind::Using(UsingDecl { path, config })
+            }
+            "extends" => {
+                self.bump();
+                StatementKind::Extends(self.string_expr("base parameters file path string"))
             }
             _ => {
                 if !has_decorators {
@@ -1180,20 +1185,9 @@ impl<'a> Parser<'a> {
             }
         };
         push_text(&mut parts, &first);
-        match first.kind {
-            TokenKind::MultilineString => {
-                return StringLit {
-                    parts,
-                    multiline: true,
-                }
-            }
-            TokenKind::String => {
-                return StringLit {
-                    parts,
-                    multiline: false,
-                }
-            }
-            _ => {}
+        let multiline = first.kind == TokenKind::MultilineString || first.dollars > 0;
+        if matches!(first.kind, TokenKind::MultilineString | TokenKind::String) {
+            return StringLit { parts, multiline };
         }
         let saved = std::mem::replace(&mut self.skip_nl, true);
         loop {
@@ -1220,10 +1214,7 @@ impl<'a> Parser<'a> {
             }
         }
         self.skip_nl = saved;
-        StringLit {
-            parts,
-            multiline: false,
-        }
+        StringLit { parts, multiline }
     }
 
     /// After a broken interpolation: skips to the string's end on this line, if any.
@@ -1668,6 +1659,13 @@ impl<'a> Parser<'a> {
                         self.bump();
                         TypeKind::Resource(Box::new(self.string_expr("resource type string")))
                     }
+                    _ if next == TokenKind::Lt => {
+                        let name = self.ident("type");
+                        TypeKind::Generic {
+                            name,
+                            args: self.type_args(),
+                        }
+                    }
                     _ => TypeKind::Name(self.ident("type")),
                 }
             }
@@ -1711,6 +1709,22 @@ impl<'a> Parser<'a> {
             kind,
             range: self.range_from(t.start),
         }
+    }
+
+    /// `<T, ...>` after a generic type's name.
+    fn type_args(&mut self) -> Vec<TypeExpr> {
+        self.bump();
+        let saved = std::mem::replace(&mut self.skip_nl, true);
+        let mut args = Vec::new();
+        loop {
+            args.push(self.type_expr());
+            if self.eat(TokenKind::Comma).is_none() {
+                break;
+            }
+        }
+        self.expect(TokenKind::Gt, "'>'");
+        self.skip_nl = saved;
+        args
     }
 
     fn object_type(&mut self) -> TypeExpr {
@@ -2026,6 +2040,10 @@ mod tests {
             TypeKind::Bool(b) => b.to_string(),
             TypeKind::Null => "null".into(),
             TypeKind::Resource(e) => format!("(resource {})", sx(e)),
+            TypeKind::Generic { name, args } => {
+                let args: Vec<String> = args.iter().map(sxt).collect();
+                format!("({}<> {})", name.name, args.join(" "))
+            }
             TypeKind::Paren(b) => format!("(paren {})", sxt(b)),
             TypeKind::Error => "ERR".into(),
         }
@@ -2118,6 +2136,7 @@ mod tests {
                 )
             }
             StatementKind::Assert(d) => format!("assert {} = {}", d.name.name, sx(&d.value)),
+            StatementKind::Extends(e) => format!("extends {}", sx(e)),
             StatementKind::Using(d) => {
                 let config = d.config.as_ref().map(|c| format!(" with {}", sx(c)));
                 format!(
@@ -2208,6 +2227,10 @@ mod tests {
             "using 'main.bicep'\nparam name = 'x'\nparam count = 2\nvar v = 1"
         );
         assert_eq!(stmts("using none"), "using none");
+        assert_eq!(
+            stmts("using 'main.bicep'\nextends 'base.bicepparam'"),
+            "using 'main.bicep'\nextends 'base.bicepparam'"
+        );
         assert_eq!(
             stmts("using './main.bicep' with { mode: 'stack' }"),
             "using './main.bicep' with {mode: 'stack'}"
@@ -2369,6 +2392,14 @@ mod tests {
             "{a: string, b: {c: int?}}"
         );
         assert_eq!(ty("{}"), "{}");
+        assert_eq!(
+            ty("resourceInput<'Microsoft.Storage/storageAccounts@2023-01-01'>.properties"),
+            "(. (resourceInput<> 'Microsoft.Storage/storageAccounts@2023-01-01') properties)"
+        );
+        assert_eq!(
+            stmts("param p resourceOutput<'T@1'>.properties.x"),
+            "param p (. (. (resourceOutput<> 'T@1') properties) x)"
+        );
         // Multi-line unions, with a leading `|`.
         assert_eq!(ty("\n  | 'a'\n  | 'b'"), "(| 'a' 'b')");
         assert_eq!(ty("'a'\n  | 'b'"), "(| 'a' 'b')");
@@ -2484,6 +2515,21 @@ mod tests {
         assert_eq!(ex("'''\nline1\n${no} \\n'''"), "'''line1\n${no} \\n'''");
         assert_eq!(ex("'''one'''"), "'''one'''");
         assert_eq!(ex("''''quoted''''"), "''''quoted''''");
+    }
+
+    #[test]
+    fn interpolated_multiline_strings() {
+        assert_eq!(ex("$'''\nHello ${name}!\n'''"), "(str 'Hello ' name '!\n')");
+        assert_eq!(ex("$'''a'''"), "'''a'''");
+        assert_eq!(ex("$$'''${lit} $${x}'''"), "(str '${lit} ' x)");
+        assert_eq!(ex("$'''${a}${b}'''"), "(str a b)");
+        assert_eq!(
+            ex("$'''x${f({\n  a: 1\n})}y'''"),
+            "(str 'x' (call f {a: 1}) 'y')"
+        );
+        assert!(!errors("var x = $'''abc").is_empty());
+        assert!(!errors("var x = $'''a${b").is_empty());
+        assert!(!errors("var x = $ 1").is_empty());
     }
 
     #[test]

@@ -117,6 +117,8 @@ pub enum StatementKind {
     Assert(AssertDecl),
     /// `using 'main.bicep'` or `using none` (`.bicepparam`).
     Using(UsingDecl),
+    /// `extends 'base.bicepparam'` (`.bicepparam`).
+    Extends(Expr),
     /// A line the parser could not make sense of; its error is in `Parsed::errors`.
     Error,
 }
@@ -534,6 +536,11 @@ pub enum TypeKind {
     Null,
     /// `resource<'T@v'>` or `resource 'T@v'`; the range of the string is in the expr.
     Resource(Box<Expr>),
+    /// `name<args>`: utility types such as `resourceInput<'T@v'>` and `resourceOutput<'T@v'>`.
+    Generic {
+        name: Ident,
+        args: Vec<TypeExpr>,
+    },
     Paren(Box<TypeExpr>),
     Error,
 }
@@ -696,6 +703,7 @@ fn statement_children<'a>(kind: &'a StatementKind, out: &mut Vec<NodeRef<'a>>) {
             out.extend(d.alias.iter().map(N::Ident));
         }
         StatementKind::Assert(d) => out.extend([N::Ident(&d.name), N::Expr(&d.value)]),
+        StatementKind::Extends(e) => out.push(N::Expr(e)),
         StatementKind::Using(d) => {
             out.extend(d.path.iter().map(N::Expr));
             out.extend(d.config.iter().map(N::Expr));
@@ -774,6 +782,10 @@ fn type_children<'a>(t: &'a TypeExpr, out: &mut Vec<NodeRef<'a>>) {
         TypeKind::Tuple(m) | TypeKind::Union(m) => out.extend(m.iter().map(N::TypeMember)),
         TypeKind::String(s) => string_children(s, out),
         TypeKind::Resource(e) => out.push(N::Expr(e)),
+        TypeKind::Generic { name, args } => {
+            out.push(N::Ident(name));
+            out.extend(args.iter().map(N::Type));
+        }
         TypeKind::Int { .. } | TypeKind::Bool(_) | TypeKind::Null | TypeKind::Error => {}
     }
 }

@@ -1,7 +1,7 @@
 //! The Bicep parser against real files: every `.bicep` and `.bicepparam` file of the shared
 //! corpus must parse without a syntax error.
 
-use basegate::bicep::{self, TextRange};
+use basegate::bicep::{self, NodeRef, TextRange};
 use basegate::source::LineIndex;
 use std::path::{Path, PathBuf};
 

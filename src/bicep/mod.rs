@@ -9,6 +9,7 @@ mod parser;
 pub mod syntax;
 
 pub use parser::MAX_DEPTH;
+
 pub use syntax::{NodeRef, Program, TextRange};
 
 /// The result of parsing one file: always a tree, plus what went wrong.
@@ -47,12 +48,15 @@ pub fn parse(text: &str) -> Parsed {
     let mut parser = parser::Parser::new(text, lexed.tokens, lexed.errors);
     let mut program = parser.program();
     let (mut errors, max_depth) = parser.finish();
-    // Each level of parser depth adds at most 4 tree levels, but left-nested chains (`a.b.c`,
-    // `a + b + c`) each count as one level while they grow, so the height can reach about
-    // 4 * max_depth^2 / 2. Only when that could pass the limit is the tree measured.
-    let may_be_too_deep = 2 * (max_depth as usize + 1).pow(2) + 8 > MAX_TREE_HEIGHT;
+    // Each unit of parser depth adds at most 4 tree levels. A left-nested chain (`a.b.c`,
+    // `a + b + c`) counts one unit per link only while it grows, so the chain at depth c can
+    // still wrap up to D - c links around what was parsed inside it: a leaf ends up at most
+    // sum(D - c for c < D) + D = D(D+1)/2 + D units deep, for D the deepest depth reached.
+    // Only when that bound passes the limit is the tree measured.
+    let d = max_depth as usize;
+    let may_be_too_deep = 4 * (d * (d + 1) / 2 + d) + 2 > MAX_TREE_HEIGHT;
     for stmt in program.statements.iter_mut().filter(|_| may_be_too_deep) {
-        if height(NodeRef::Statement(stmt)) > MAX_TREE_HEIGHT {
+        if NodeRef::Statement(stmt).height() > MAX_TREE_HEIGHT {
             errors.push(SyntaxError {
                 range: stmt.range,
                 message: format!(
@@ -80,18 +84,4 @@ pub fn parse(text: &str) -> Parsed {
         errors,
         comments: lexed.comments,
     }
-}
-
-/// Height of the tree under `node`, without recursion.
-fn height(node: NodeRef<'_>) -> usize {
-    let mut stack = vec![(node, 1usize)];
-    let mut scratch = Vec::new();
-    let mut max = 0;
-    while let Some((n, depth)) = stack.pop() {
-        max = max.max(depth);
-        scratch.clear();
-        n.children(&mut scratch);
-        stack.extend(scratch.drain(..).map(|c| (c, depth + 1)));
-    }
-    max
 }

@@ -807,6 +807,20 @@ impl Program {
 }
 
 impl<'a> NodeRef<'a> {
+    /// Levels of the tree under this node (1 for a leaf), counted without recursion.
+    pub fn height(self) -> usize {
+        let mut stack = vec![(self, 1usize)];
+        let mut scratch = Vec::new();
+        let mut max = 0;
+        while let Some((n, depth)) = stack.pop() {
+            max = max.max(depth);
+            scratch.clear();
+            n.children(&mut scratch);
+            stack.extend(scratch.drain(..).map(|c| (c, depth + 1)));
+        }
+        max
+    }
+
     /// This node and everything below it, in pre-order, without recursion.
     pub fn descendants(self) -> Nodes<'a> {
         Nodes {

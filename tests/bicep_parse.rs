@@ -64,6 +64,12 @@ fn check_ranges(text: &str, parsed: &bicep::Parsed) -> Result<(), String> {
             return Err(format!("bad node range {:?}", node.range()));
         }
     }
+    for stmt in &parsed.program.statements {
+        let h = NodeRef::Statement(stmt).height();
+        if h > bicep::MAX_TREE_HEIGHT {
+            return Err(format!("tree {h} levels deep"));
+        }
+    }
     for r in parsed
         .errors
         .iter()

@@ -4,6 +4,7 @@
 //! [`scan`] reads as that pipeline. Each module's header names its stage.
 
 pub mod arm;
+pub mod bicep;
 pub mod check;
 pub mod discover;
 pub mod eval;

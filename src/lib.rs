@@ -6,3 +6,4 @@
 
 pub mod model;
 pub mod source;
+pub mod terraform;

@@ -314,7 +314,7 @@ impl<'a> Eval<'a> {
     }
 
     /// Checks the size of a freshly built collection.
-    fn capped(&self, n: Node) -> Node {
+    pub fn capped(&self, n: Node) -> Node {
         match n.value {
             Value::Array(_) | Value::Object(_) => {
                 let w = weight(&n, MAX_WEIGHT);

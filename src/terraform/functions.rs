@@ -63,7 +63,7 @@ pub fn call(ev: &Eval, name: &str, args: &[Expr], expand_final: bool, scope: &mu
         }
     }
     match builtin(name, &vals, span) {
-        Ok(n) => Ok(n),
+        Ok(n) => Ok(ev.capped(n)),
         Err(Flow::Unknown(r)) => Ok(unknown(r, span)),
         Err(Flow::Error(e)) if e == "\0unknown function" => {
             ev.diag(Diagnostic::warning(span, format!("unknown function {name}(): its result is left unknown")));
@@ -1181,7 +1181,7 @@ mod tests {
                     .collect()
             )
         );
-        assert_eq!(call("cidrsubnet", &[sv("fd00:fd12:3456:7890::/56"), iv(16), iv(162)]), Value::String("fd00:fd12:3456:7800:a2::/72".into()));
+        assert_eq!(call("cidrsubnet", &[sv("fd00:fd12:3456:7890::/56"), iv(16), iv(162)]), Value::String("fd00:fd12:3456:7800:a200::/72".into()));
     }
 
     #[test]

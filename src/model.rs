@@ -111,7 +111,10 @@ impl Node {
     /// Sets `key` in an object, replacing an existing member (case-insensitively).
     pub fn set(&mut self, key: &str, node: Node) {
         if let Value::Object(members) = &mut self.value {
-            if let Some(slot) = members.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
+            if let Some(slot) = members
+                .iter_mut()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            {
                 slot.1 = node;
             } else {
                 members.push((key.to_string(), node));
@@ -147,7 +150,12 @@ impl fmt::Display for Value {
                 write!(f, "'{cut}...'")
             }
             Value::String(s) => write!(f, "'{s}'"),
-            Value::Array(a) => write!(f, "[{} item{}]", a.len(), if a.len() == 1 { "" } else { "s" }),
+            Value::Array(a) => write!(
+                f,
+                "[{} item{}]",
+                a.len(),
+                if a.len() == 1 { "" } else { "s" }
+            ),
             Value::Object(_) => write!(f, "{{object}}"),
             Value::Unknown(u) => write!(f, "unknown ({})", u.reason),
         }

@@ -30,7 +30,11 @@ impl Span {
 
     /// An empty span at the start of a file: for problems that belong to a whole file.
     pub fn file_start(file: FileId) -> Span {
-        Span { file, start: 0, end: 0 }
+        Span {
+            file,
+            start: 0,
+            end: 0,
+        }
     }
 
     pub fn range(&self) -> std::ops::Range<usize> {

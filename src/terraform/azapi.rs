@@ -19,7 +19,10 @@ pub fn lower(ev: &Eval, block: &Block, scope: &mut Scope, links: &mut Vec<Link>)
         }
     }
     let type_node = tf.get("type").cloned();
-    let full = type_node.as_ref().and_then(|n| n.as_str()).map(str::to_string);
+    let full = type_node
+        .as_ref()
+        .and_then(|n| n.as_str())
+        .map(str::to_string);
     let Some((arm_type, api)) = full.as_deref().and_then(|t| t.split_once('@')) else {
         // without a known type there is nothing ARM rules could match: keep it as written
         let name = tf.get("name").and_then(|n| n.as_str()).map(str::to_string);
@@ -39,15 +42,24 @@ pub fn lower(ev: &Eval, block: &Block, scope: &mut Scope, links: &mut Vec<Link>)
     };
     let tspan = type_node.as_ref().map(|n| n.span).unwrap_or(block.header);
     let mut members: Vec<(String, Node)> = vec![
-        ("type".into(), Node::new(Value::String(arm_type.to_string()), tspan)),
-        ("apiVersion".into(), Node::new(Value::String(api.to_string()), tspan)),
+        (
+            "type".into(),
+            Node::new(Value::String(arm_type.to_string()), tspan),
+        ),
+        (
+            "apiVersion".into(),
+            Node::new(Value::String(api.to_string()), tspan),
+        ),
     ];
     let mut name = tf.get("name").cloned();
     if name.is_none() {
         // azapi_update_resource may name its target by id only
         if let Some(id) = tf.get("resource_id") {
             name = Some(match id.as_str() {
-                Some(s) => Node::new(Value::String(s.rsplit('/').next().unwrap_or("").to_string()), id.span),
+                Some(s) => Node::new(
+                    Value::String(s.rsplit('/').next().unwrap_or("").to_string()),
+                    id.span,
+                ),
                 None => unknown("name of the updated resource is unknown", id.span),
             });
         }
@@ -60,13 +72,19 @@ pub fn lower(ev: &Eval, block: &Block, scope: &mut Scope, links: &mut Vec<Link>)
             members.push((k.into(), v.clone()));
         }
     }
-    if let Some(id) = tf.get("identity").and_then(|i| i.as_array()).and_then(|a| a.first()) {
+    if let Some(id) = tf
+        .get("identity")
+        .and_then(|i| i.as_array())
+        .and_then(|a| a.first())
+    {
         members.push(("identity".into(), identity(id)));
     }
     if let Some(attr) = block.body.attr("body") {
         // azapi 1.x: body = jsonencode({...}); read the object itself to keep its spans
         let inner = match &attr.expr.kind {
-            ExprKind::Call { name, args, .. } if name == "jsonencode" && args.len() == 1 => &args[0],
+            ExprKind::Call { name, args, .. } if name == "jsonencode" && args.len() == 1 => {
+                &args[0]
+            }
             _ => &attr.expr,
         };
         ev.push_frame();
@@ -93,7 +111,9 @@ pub fn lower(ev: &Eval, block: &Block, scope: &mut Scope, links: &mut Vec<Link>)
                     }
                 }
             }
-            Value::Unknown(u) => members.push(("properties".into(), Node::unknown(u.reason, b.span))),
+            Value::Unknown(u) => {
+                members.push(("properties".into(), Node::unknown(u.reason, b.span)))
+            }
             _ => {}
         }
     }
@@ -123,7 +143,12 @@ fn identity(id: &Node) -> Node {
             Value::Array(items) if items.iter().all(|x| x.as_str().is_some()) => Value::Object(
                 items
                     .iter()
-                    .map(|x| (x.as_str().unwrap_or_default().to_string(), Node::new(Value::Object(vec![]), x.span)))
+                    .map(|x| {
+                        (
+                            x.as_str().unwrap_or_default().to_string(),
+                            Node::new(Value::Object(vec![]), x.span),
+                        )
+                    })
                     .collect(),
             ),
             Value::Array(_) | Value::Unknown(_) => Value::Unknown(crate::model::Unknown {

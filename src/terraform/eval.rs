@@ -30,7 +30,7 @@ pub const MAX_STRING: usize = 1 << 20;
 #[derive(Clone, Debug)]
 pub enum Lazy {
     Busy,
-    Done(Node, Vec<String>),
+    Done(Rc<Node>, Rc<Vec<String>>),
 }
 
 pub struct Eval<'a> {
@@ -43,6 +43,8 @@ pub struct Eval<'a> {
     fuel_reported: Cell<bool>,
     /// Reference-recording frames: the resources an expression being evaluated touched.
     refs: RefCell<Vec<Vec<String>>>,
+    /// Configured attributes of other resources, by instance and attribute, once evaluated.
+    pub(super) attr_cache: RefCell<HashMap<String, Rc<Node>>>,
 }
 
 /// What an expression can see besides its module instance.
@@ -64,7 +66,11 @@ impl Scope {
     }
 
     fn binding(&self, name: &str) -> Option<&Node> {
-        self.bindings.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v)
+        self.bindings
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
     }
 }
 
@@ -169,8 +175,13 @@ pub fn to_string(n: &Node) -> Result<String, Flow> {
         Value::Float(f) => Ok(fmt_float(*f)),
         Value::Bool(b) => Ok(b.to_string()),
         Value::Unknown(u) => Err(Flow::Unknown(u.reason.clone())),
-        Value::Null => Err(Flow::Error("a null value cannot be used as a string".into())),
-        v => Err(Flow::Error(format!("a {} cannot be used as a string", v.type_name()))),
+        Value::Null => Err(Flow::Error(
+            "a null value cannot be used as a string".into(),
+        )),
+        v => Err(Flow::Error(format!(
+            "a {} cannot be used as a string",
+            v.type_name()
+        ))),
     }
 }
 
@@ -220,6 +231,7 @@ impl<'a> Eval<'a> {
             depth: Cell::new(0),
             fuel_reported: Cell::new(false),
             refs: RefCell::new(Vec::new()),
+            attr_cache: RefCell::new(HashMap::new()),
         }
     }
 
@@ -291,7 +303,10 @@ impl<'a> Eval<'a> {
         }
         let d = self.depth.get();
         if d >= MAX_DEPTH {
-            return Ok(unknown("expression nested or referenced too deeply", e.span));
+            return Ok(unknown(
+                "expression nested or referenced too deeply",
+                e.span,
+            ));
         }
         self.depth.set(d + 1);
         let r = self.eval_inner(e, scope);
@@ -430,7 +445,12 @@ impl<'a> Eval<'a> {
     }
 
     /// Renders template parts into `out`; `Some(reason)` when an unknown makes it undecidable.
-    fn template(&self, parts: &[Part], scope: &mut Scope, out: &mut String) -> Result<Option<String>, String> {
+    fn template(
+        &self,
+        parts: &[Part],
+        scope: &mut Scope,
+        out: &mut String,
+    ) -> Result<Option<String>, String> {
         for p in parts {
             if out.len() > MAX_STRING {
                 return Ok(Some("string too large".into()));
@@ -511,7 +531,11 @@ impl<'a> Eval<'a> {
                 (BinOp::Or, _, Some(true)) => Node::new(Value::Bool(true), span),
                 (_, Some(_), Some(y)) => Node::new(Value::Bool(y), span),
                 _ => unknown(
-                    if x.is_none() { unknown_reason(&a) } else { unknown_reason(&b) },
+                    if x.is_none() {
+                        unknown_reason(&a)
+                    } else {
+                        unknown_reason(&b)
+                    },
                     span,
                 ),
             });
@@ -639,8 +663,15 @@ impl<'a> Eval<'a> {
                     Ok(k) => {
                         if f.grouping {
                             match obj.iter_mut().find(|(x, _)| *x == k) {
-                                Some((_, Node { value: Value::Array(a), .. })) => a.push(val),
-                                _ => obj.push((k, Node::new(Value::Array(vec![val]), f.val_expr.span))),
+                                Some((
+                                    _,
+                                    Node {
+                                        value: Value::Array(a),
+                                        ..
+                                    },
+                                )) => a.push(val),
+                                _ => obj
+                                    .push((k, Node::new(Value::Array(vec![val]), f.val_expr.span))),
                             }
                         } else if obj.iter().any(|(x, _)| *x == k) {
                             return Err(format!("duplicate key '{k}' in for expression"));
@@ -654,6 +685,28 @@ impl<'a> Eval<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Applies traversal operators to a shared value, cloning only the part selected.
+    pub fn apply_ops_ref(&self, root: &Node, ops: &[Op], scope: &mut Scope) -> R {
+        let mut cur = root;
+        for (i, op) in ops.iter().enumerate() {
+            match (op, &cur.value) {
+                (Op::Attr(a), Value::Object(o)) => match o.iter().find(|(k, _)| k == a) {
+                    Some((_, v)) => cur = v,
+                    None => return Err(format!("object has no attribute '{a}'")),
+                },
+                (Op::Index(x), Value::Array(_) | Value::Object(_)) => {
+                    let k = self.eval(x, scope)?;
+                    if k.is_unknown() {
+                        return self.apply_ops(cur.clone(), &ops[i..], scope);
+                    }
+                    cur = index_ref(cur, &k)?;
+                }
+                _ => return self.apply_ops(cur.clone(), &ops[i..], scope),
+            }
+        }
+        Ok(cur.clone())
     }
 
     /// Applies traversal operators to a value.
@@ -705,7 +758,9 @@ impl<'a> Eval<'a> {
 pub fn unknown_reason(n: &Node) -> String {
     match &n.value {
         Value::Unknown(u) => u.reason.clone(),
-        _ => deep_unknown(n).map(|u| u.reason.clone()).unwrap_or_else(|| "unknown".into()),
+        _ => deep_unknown(n)
+            .map(|u| u.reason.clone())
+            .unwrap_or_else(|| "unknown".into()),
     }
 }
 
@@ -739,6 +794,27 @@ pub fn iter_pairs(c: &Node) -> Result<Option<Vec<(Node, Node)>>, String> {
         Value::Unknown(_) => Ok(None),
         Value::Null => Err("cannot iterate over a null value".into()),
         v => Err(format!("cannot iterate over a {}", v.type_name())),
+    }
+}
+
+/// `coll[key]` for a known list or object and a known key.
+fn index_ref<'n>(coll: &'n Node, k: &Node) -> Result<&'n Node, String> {
+    match &coll.value {
+        Value::Array(a) => {
+            let i = as_f64(&k.value).ok_or_else(|| "list index must be a number".to_string())?;
+            if i < 0.0 || i.fract() != 0.0 || i as usize >= a.len() {
+                return Err(format!("index {i} out of range for a list of {}", a.len()));
+            }
+            Ok(&a[i as usize])
+        }
+        Value::Object(o) => {
+            let key = to_string(k).map_err(|_| "object key must be a string".to_string())?;
+            o.iter()
+                .find(|(x, _)| *x == key)
+                .map(|(_, v)| v)
+                .ok_or_else(|| format!("no element with key '{key}'"))
+        }
+        v => Err(format!("cannot index a {}", v.type_name())),
     }
 }
 

@@ -88,7 +88,10 @@ impl Eval<'_> {
                         };
                         Expansion::Counted(n)
                     }
-                    None => Expansion::Unknown(format!("count is a {}, not a number", other.type_name())),
+                    None => Expansion::Unknown(format!(
+                        "count is a {}, not a number",
+                        other.type_name()
+                    )),
                 },
             };
         }
@@ -108,7 +111,9 @@ impl Eval<'_> {
                                 return Expansion::Unknown(format!("for_each element unknown: {r}"))
                             }
                             Err(eval::Flow::Error(_)) => {
-                                return Expansion::Unknown("for_each over a list of non-strings".into())
+                                return Expansion::Unknown(
+                                    "for_each over a list of non-strings".into(),
+                                )
                             }
                         }
                     }
@@ -117,14 +122,21 @@ impl Eval<'_> {
                     out.dedup_by(|a, b| a.0 == b.0);
                     out
                 }
-                Value::Unknown(u) => return Expansion::Unknown(format!("for_each unknown: {}", u.reason)),
+                Value::Unknown(u) => {
+                    return Expansion::Unknown(format!("for_each unknown: {}", u.reason))
+                }
                 Value::Null => return Expansion::Unknown("for_each is null".into()),
-                other => return Expansion::Unknown(format!("for_each over a {}", other.type_name())),
+                other => {
+                    return Expansion::Unknown(format!("for_each over a {}", other.type_name()))
+                }
             };
             if items.len() > MAX_INSTANCES {
                 self.diag(Diagnostic::warning(
                     fe.expr.span,
-                    format!("{what}: for_each over {} items capped at {MAX_INSTANCES}", items.len()),
+                    format!(
+                        "{what}: for_each over {} items capped at {MAX_INSTANCES}",
+                        items.len()
+                    ),
                 ));
                 items.truncate(MAX_INSTANCES);
             }
@@ -161,30 +173,34 @@ impl Eval<'_> {
         let mut scope = Scope::new(id);
         let base = format!("{}{ty}.{rname}", inst.addr);
         let what = base.clone();
-        let instances: Vec<(Key, Scope)> = match self.expansion(&block.body, &mut scope, block.header, &what) {
-            Expansion::Single => vec![(Key::Index(usize::MAX), scope)],
-            Expansion::Counted(n) => (0..n)
-                .map(|i| {
+        let instances: Vec<(Key, Scope)> =
+            match self.expansion(&block.body, &mut scope, block.header, &what) {
+                Expansion::Single => vec![(Key::Index(usize::MAX), scope)],
+                Expansion::Counted(n) => (0..n)
+                    .map(|i| {
+                        let mut s = Scope::new(id);
+                        s.count = Some(Node::new(Value::Int(i as i64), block.header));
+                        (Key::Index(i), s)
+                    })
+                    .collect(),
+                Expansion::Keyed(items) => items
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let mut s = Scope::new(id);
+                        s.each = Some((Node::new(Value::String(k.clone()), v.span), v));
+                        (Key::Str(k), s)
+                    })
+                    .collect(),
+                Expansion::Unknown(reason) => {
                     let mut s = Scope::new(id);
-                    s.count = Some(Node::new(Value::Int(i as i64), block.header));
-                    (Key::Index(i), s)
-                })
-                .collect(),
-            Expansion::Keyed(items) => items
-                .into_iter()
-                .map(|(k, v)| {
-                    let mut s = Scope::new(id);
-                    s.each = Some((Node::new(Value::String(k.clone()), v.span), v));
-                    (Key::Str(k), s)
-                })
-                .collect(),
-            Expansion::Unknown(reason) => {
-                let mut s = Scope::new(id);
-                s.each = Some((unknown(reason.clone(), block.header), unknown(reason.clone(), block.header)));
-                s.count = Some(unknown(reason, block.header));
-                vec![(Key::Unknown, s)]
-            }
-        };
+                    s.each = Some((
+                        unknown(reason.clone(), block.header),
+                        unknown(reason.clone(), block.header),
+                    ));
+                    s.count = Some(unknown(reason, block.header));
+                    vec![(Key::Unknown, s)]
+                }
+            };
         for (key, mut scope) in instances {
             let address = match key {
                 Key::Index(usize::MAX) => base.clone(),
@@ -194,8 +210,12 @@ impl Eval<'_> {
             let mut res = if ty == "azapi_resource" || ty == "azapi_update_resource" {
                 super::azapi::lower(self, block, &mut scope, &mut links)
             } else {
-                let body = self.eval_body(&block.body, &mut scope, "", &mut links, block.span, true);
-                let name = body.get("name").and_then(|n| n.as_str()).map(str::to_string);
+                let body =
+                    self.eval_body(&block.body, &mut scope, "", &mut links, block.span, true);
+                let name = body
+                    .get("name")
+                    .and_then(|n| n.as_str())
+                    .map(str::to_string);
                 Resource {
                     dialect: Dialect::Terraform,
                     language: Language::Terraform,
@@ -215,9 +235,13 @@ impl Eval<'_> {
                     for it in items {
                         if let Some(path) = it.as_path() {
                             let target = match path.first().map(String::as_str) {
-                                Some("module") if path.len() >= 2 => format!("{}module.{}", inst.target, path[1]),
+                                Some("module") if path.len() >= 2 => {
+                                    format!("{}module.{}", inst.target, path[1])
+                                }
                                 Some("data") | None => continue,
-                                Some(_) if path.len() >= 2 => format!("{}{}.{}", inst.target, path[0], path[1]),
+                                Some(_) if path.len() >= 2 => {
+                                    format!("{}{}.{}", inst.target, path[0], path[1])
+                                }
                                 _ => continue,
                             };
                             links.push(Link {
@@ -282,14 +306,23 @@ impl Eval<'_> {
         Node::new(Value::Object(members), span)
     }
 
-    fn dynamic(&self, b: &Block, scope: &mut Scope, prefix: &str, links: &mut Vec<Link>, members: &mut Vec<(String, Node)>) {
+    fn dynamic(
+        &self,
+        b: &Block,
+        scope: &mut Scope,
+        prefix: &str,
+        links: &mut Vec<Link>,
+        members: &mut Vec<(String, Node)>,
+    ) {
         let label = &b.labels[0];
         let path = join(prefix, label);
         let iter_name = match b.body.attr("iterator").map(|a| &a.expr.kind) {
             Some(ExprKind::Var(v)) | Some(ExprKind::Str(v)) => v.clone(),
             _ => label.clone(),
         };
-        let Some(content) = b.body.blocks_of("content").next() else { return };
+        let Some(content) = b.body.blocks_of("content").next() else {
+            return;
+        };
         let coll = match b.body.attr("for_each") {
             Some(fe) => {
                 let (r, refs) = self.eval_recorded(&fe.expr, scope);
@@ -308,8 +341,17 @@ impl Eval<'_> {
             Ok(Some(items)) => items,
             _ => {
                 // unknown collection: one block whose iterator is unknown
-                let u = unknown(format!("dynamic \"{label}\" for_each unknown: {}", eval::unknown_reason(&coll)), b.header);
-                let it = Node::new(Value::Object(vec![("key".into(), u.clone()), ("value".into(), u.clone())]), u.span);
+                let u = unknown(
+                    format!(
+                        "dynamic \"{label}\" for_each unknown: {}",
+                        eval::unknown_reason(&coll)
+                    ),
+                    b.header,
+                );
+                let it = Node::new(
+                    Value::Object(vec![("key".into(), u.clone()), ("value".into(), u.clone())]),
+                    u.span,
+                );
                 scope.bindings.push((iter_name, it));
                 let obj = self.eval_body(&content.body, scope, &path, links, b.header, false);
                 scope.bindings.pop();
@@ -321,7 +363,10 @@ impl Eval<'_> {
             return;
         }
         for (k, v) in items.into_iter().take(MAX_INSTANCES) {
-            let it = Node::new(Value::Object(vec![("key".into(), k), ("value".into(), v)]), b.header);
+            let it = Node::new(
+                Value::Object(vec![("key".into(), k), ("value".into(), v)]),
+                b.header,
+            );
             scope.bindings.push((iter_name.clone(), it));
             let obj = self.eval_body(&content.body, scope, &path, links, b.header, false);
             scope.bindings.pop();
@@ -333,7 +378,13 @@ impl Eval<'_> {
 fn push_block(members: &mut Vec<(String, Node)>, kind: &str, obj: Node) {
     let span = obj.span;
     match members.iter_mut().find(|(k, _)| k == kind) {
-        Some((_, Node { value: Value::Array(a), .. })) => a.push(obj),
+        Some((
+            _,
+            Node {
+                value: Value::Array(a),
+                ..
+            },
+        )) => a.push(obj),
         Some(slot) => slot.1 = Node::new(Value::Array(vec![obj]), span),
         None => members.push((kind.to_string(), Node::new(Value::Array(vec![obj]), span))),
     }

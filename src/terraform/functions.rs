@@ -4,7 +4,9 @@
 //! random sources, and provider-defined functions, are unknown: we do not read arbitrary
 //! files, and those values are not fixed before apply.
 
-use super::eval::{self, as_f64, deep_unknown, equal, fmt_float, to_string, unknown, Eval, Flow, Scope, R};
+use super::eval::{
+    self, as_f64, deep_unknown, equal, fmt_float, to_string, unknown, Eval, Flow, Scope, R,
+};
 use super::parse::Expr;
 use crate::model::{Diagnostic, Node, Value};
 use crate::source::Span;
@@ -14,14 +16,47 @@ type F = Result<Node, Flow>;
 
 /// Functions whose result is not known before apply, or that read outside the configuration.
 const NOT_STATIC: &[&str] = &[
-    "uuid", "uuidv5", "timestamp", "plantimestamp", "timeadd", "timecmp", "formatdate", "bcrypt",
-    "file", "filebase64", "fileexists", "fileset", "templatefile", "filemd5", "filesha1",
-    "filesha256", "filesha512", "filebase64sha256", "filebase64sha512", "abspath", "pathexpand",
-    "yamldecode", "yamlencode", "base64gzip", "rsadecrypt", "ephemeralasnull", "issensitive",
-    "textdecodebase64", "textencodebase64", "type", "tfe_outputs",
+    "uuid",
+    "uuidv5",
+    "timestamp",
+    "plantimestamp",
+    "timeadd",
+    "timecmp",
+    "formatdate",
+    "bcrypt",
+    "file",
+    "filebase64",
+    "fileexists",
+    "fileset",
+    "templatefile",
+    "filemd5",
+    "filesha1",
+    "filesha256",
+    "filesha512",
+    "filebase64sha256",
+    "filebase64sha512",
+    "abspath",
+    "pathexpand",
+    "yamldecode",
+    "yamlencode",
+    "base64gzip",
+    "rsadecrypt",
+    "ephemeralasnull",
+    "issensitive",
+    "textdecodebase64",
+    "textencodebase64",
+    "type",
+    "tfe_outputs",
 ];
 
-pub fn call(ev: &Eval, name: &str, args: &[Expr], expand_final: bool, scope: &mut Scope, span: Span) -> R {
+pub fn call(
+    ev: &Eval,
+    name: &str,
+    args: &[Expr],
+    expand_final: bool,
+    scope: &mut Scope,
+    span: Span,
+) -> R {
     match name {
         "try" => {
             let mut last = String::from("try needs at least one argument");
@@ -35,7 +70,9 @@ pub fn call(ev: &Eval, name: &str, args: &[Expr], expand_final: bool, scope: &mu
             return Err(last);
         }
         "can" => {
-            let Some(a) = args.first() else { return Err("can needs one argument".into()) };
+            let Some(a) = args.first() else {
+                return Err("can needs one argument".into());
+            };
             return Ok(match ev.eval(a, scope) {
                 Ok(n) if n.is_unknown() => unknown(eval::unknown_reason(&n), span),
                 Ok(_) => Node::new(Value::Bool(true), span),
@@ -50,10 +87,16 @@ pub fn call(ev: &Eval, name: &str, args: &[Expr], expand_final: bool, scope: &mu
         vals.push(ev.eval(a, scope)?);
     }
     if name.starts_with("provider::") {
-        return Ok(unknown(format!("provider function {name} is not evaluated"), span));
+        return Ok(unknown(
+            format!("provider function {name} is not evaluated"),
+            span,
+        ));
     }
     if NOT_STATIC.contains(&name) {
-        return Ok(unknown(format!("{name}() is not evaluated statically"), span));
+        return Ok(unknown(
+            format!("{name}() is not evaluated statically"),
+            span,
+        ));
     }
     if expand_final {
         match vals.pop().map(|n| n.value) {
@@ -66,7 +109,10 @@ pub fn call(ev: &Eval, name: &str, args: &[Expr], expand_final: bool, scope: &mu
         Ok(n) => Ok(ev.capped(n)),
         Err(Flow::Unknown(r)) => Ok(unknown(r, span)),
         Err(Flow::Error(e)) if e == "\0unknown function" => {
-            ev.diag(Diagnostic::warning(span, format!("unknown function {name}(): its result is left unknown")));
+            ev.diag(Diagnostic::warning(
+                span,
+                format!("unknown function {name}(): its result is left unknown"),
+            ));
             Ok(unknown(format!("unknown function {name}"), span))
         }
         Err(Flow::Error(e)) => Err(format!("{name}(): {e}")),
@@ -95,7 +141,8 @@ fn templatestring(ev: &Eval, args: &[Expr], scope: &mut Scope, span: Span) -> R 
 }
 
 fn arg(a: &[Node], i: usize) -> Result<&Node, Flow> {
-    a.get(i).ok_or_else(|| Flow::Error(format!("missing argument {}", i + 1)))
+    a.get(i)
+        .ok_or_else(|| Flow::Error(format!("missing argument {}", i + 1)))
 }
 
 fn s(n: &Node) -> Result<String, Flow> {
@@ -105,7 +152,8 @@ fn s(n: &Node) -> Result<String, Flow> {
 fn num(n: &Node) -> Result<f64, Flow> {
     match &n.value {
         Value::Unknown(u) => Err(Flow::Unknown(u.reason.clone())),
-        v => as_f64(v).ok_or_else(|| Flow::Error(format!("expected a number, found {}", v.type_name()))),
+        v => as_f64(v)
+            .ok_or_else(|| Flow::Error(format!("expected a number, found {}", v.type_name()))),
     }
 }
 
@@ -121,7 +169,10 @@ fn list(n: &Node) -> Result<&Vec<Node>, Flow> {
     match &n.value {
         Value::Array(a) => Ok(a),
         Value::Unknown(u) => Err(Flow::Unknown(u.reason.clone())),
-        v => Err(Flow::Error(format!("expected a list, found {}", v.type_name()))),
+        v => Err(Flow::Error(format!(
+            "expected a list, found {}",
+            v.type_name()
+        ))),
     }
 }
 
@@ -129,7 +180,10 @@ fn obj(n: &Node) -> Result<&Vec<(String, Node)>, Flow> {
     match &n.value {
         Value::Object(o) => Ok(o),
         Value::Unknown(u) => Err(Flow::Unknown(u.reason.clone())),
-        v => Err(Flow::Error(format!("expected a map or object, found {}", v.type_name()))),
+        v => Err(Flow::Error(format!(
+            "expected a map or object, found {}",
+            v.type_name()
+        ))),
     }
 }
 
@@ -178,7 +232,10 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
         "floor" => Ok(float_node(num(arg(a, 0)?)?.floor(), span)),
         "log" => Ok(float_node(num(arg(a, 0)?)?.log(num(arg(a, 1)?)?), span)),
         "pow" => Ok(float_node(num(arg(a, 0)?)?.powf(num(arg(a, 1)?)?), span)),
-        "signum" => Ok(float_node(num(arg(a, 0)?)?.signum() * if num(arg(a, 0)?)? == 0.0 { 0.0 } else { 1.0 }, span)),
+        "signum" => Ok(float_node(
+            num(arg(a, 0)?)?.signum() * if num(arg(a, 0)?)? == 0.0 { 0.0 } else { 1.0 },
+            span,
+        )),
         "max" | "min" => {
             if a.is_empty() {
                 return Err(Flow::Error("needs at least one argument".into()));
@@ -186,7 +243,11 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             let mut best = num(&a[0])?;
             for x in &a[1..] {
                 let v = num(x)?;
-                best = if name == "max" { best.max(v) } else { best.min(v) };
+                best = if name == "max" {
+                    best.max(v)
+                } else {
+                    best.min(v)
+                };
             }
             Ok(float_node(best, span))
         }
@@ -223,7 +284,9 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             let mut out = String::new();
             for b in x.bytes() {
                 match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                        out.push(b as char)
+                    }
                     b' ' => out.push('+'),
                     _ => out.push_str(&format!("%{b:02X}")),
                 }
@@ -262,7 +325,13 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             use sha2::Digest;
             b64_encode(&sha2::Sha512::digest(x.as_bytes()))
         }),
-        "basename" => str_fn(&|x| x.trim_end_matches('/').rsplit('/').next().unwrap_or("").to_string()),
+        "basename" => str_fn(&|x| {
+            x.trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .to_string()
+        }),
         "dirname" => str_fn(&|x| match x.trim_end_matches('/').rsplit_once('/') {
             Some(("", _)) => "/".into(),
             Some((d, _)) => d.to_string(),
@@ -273,15 +342,21 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
         "strcontains" => Ok(nv(Value::Bool(s(arg(a, 0)?)?.contains(&s(arg(a, 1)?)?)))),
         "trimprefix" => {
             let (x, p) = (s(arg(a, 0)?)?, s(arg(a, 1)?)?);
-            Ok(nv(Value::String(x.strip_prefix(p.as_str()).unwrap_or(&x).to_string())))
+            Ok(nv(Value::String(
+                x.strip_prefix(p.as_str()).unwrap_or(&x).to_string(),
+            )))
         }
         "trimsuffix" => {
             let (x, p) = (s(arg(a, 0)?)?, s(arg(a, 1)?)?);
-            Ok(nv(Value::String(x.strip_suffix(p.as_str()).unwrap_or(&x).to_string())))
+            Ok(nv(Value::String(
+                x.strip_suffix(p.as_str()).unwrap_or(&x).to_string(),
+            )))
         }
         "trim" => {
             let (x, cut) = (s(arg(a, 0)?)?, s(arg(a, 1)?)?);
-            Ok(nv(Value::String(x.trim_matches(|c| cut.contains(c)).to_string())))
+            Ok(nv(Value::String(
+                x.trim_matches(|c| cut.contains(c)).to_string(),
+            )))
         }
         "indent" => {
             let n = int(arg(a, 0)?)?.clamp(0, 1000) as usize;
@@ -292,9 +367,13 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
         "split" => {
             let (sep, x) = (s(arg(a, 0)?)?, s(arg(a, 1)?)?);
             let parts: Vec<Node> = if sep.is_empty() {
-                x.chars().map(|c| nv(Value::String(c.to_string()))).collect()
+                x.chars()
+                    .map(|c| nv(Value::String(c.to_string())))
+                    .collect()
             } else {
-                x.split(sep.as_str()).map(|p| nv(Value::String(p.to_string()))).collect()
+                x.split(sep.as_str())
+                    .map(|p| nv(Value::String(p.to_string())))
+                    .collect()
             };
             Ok(nv(Value::Array(parts)))
         }
@@ -318,14 +397,20 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
                 off += len;
             }
             let off = off.clamp(0, len) as usize;
-            let end = if n < 0 { chars.len() } else { (off + n as usize).min(chars.len()) };
+            let end = if n < 0 {
+                chars.len()
+            } else {
+                (off + n as usize).min(chars.len())
+            };
             Ok(nv(Value::String(chars[off..end.max(off)].iter().collect())))
         }
         "replace" => {
             let (x, search, rep) = (s(arg(a, 0)?)?, s(arg(a, 1)?)?, s(arg(a, 2)?)?);
             if search.len() >= 2 && search.starts_with('/') && search.ends_with('/') {
                 let re = compile(&search[1..search.len() - 1])?;
-                Ok(nv(Value::String(re.replace_all(&x, rep.as_str()).into_owned())))
+                Ok(nv(Value::String(
+                    re.replace_all(&x, rep.as_str()).into_owned(),
+                )))
             } else if search.is_empty() {
                 Ok(nv(Value::String(x)))
             } else {
@@ -338,27 +423,44 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             let one = |c: regex::Captures| -> Node {
                 let names: Vec<Option<&str>> = re.capture_names().skip(1).collect();
                 if names.is_empty() {
-                    nv(Value::String(c.get(0).map(|m| m.as_str()).unwrap_or("").into()))
+                    nv(Value::String(
+                        c.get(0).map(|m| m.as_str()).unwrap_or("").into(),
+                    ))
                 } else if names.iter().any(|n| n.is_some()) {
                     nv(Value::Object(
                         names
                             .iter()
                             .filter_map(|n| *n)
-                            .map(|n| (n.to_string(), nv(c.name(n).map(|m| Value::String(m.as_str().into())).unwrap_or(Value::Null))))
+                            .map(|n| {
+                                (
+                                    n.to_string(),
+                                    nv(c.name(n)
+                                        .map(|m| Value::String(m.as_str().into()))
+                                        .unwrap_or(Value::Null)),
+                                )
+                            })
                             .collect(),
                     ))
                 } else {
                     nv(Value::Array(
                         (1..c.len())
-                            .map(|i| nv(c.get(i).map(|m| Value::String(m.as_str().into())).unwrap_or(Value::Null)))
+                            .map(|i| {
+                                nv(c.get(i)
+                                    .map(|m| Value::String(m.as_str().into()))
+                                    .unwrap_or(Value::Null))
+                            })
                             .collect(),
                     ))
                 }
             };
             if name == "regex" {
-                re.captures(&x).map(one).ok_or_else(|| Flow::Error("pattern did not match".into()))
+                re.captures(&x)
+                    .map(one)
+                    .ok_or_else(|| Flow::Error("pattern did not match".into()))
             } else {
-                Ok(nv(Value::Array(re.captures_iter(&x).take(10_000).map(one).collect())))
+                Ok(nv(Value::Array(
+                    re.captures_iter(&x).take(10_000).map(one).collect(),
+                )))
             }
         }
         "format" => Ok(nv(Value::String(format(&s(arg(a, 0)?)?, &a[1..])?))),
@@ -422,7 +524,11 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             if size <= 0 {
                 return Ok(nv(Value::Array(vec![nv(Value::Array(l.clone()))])));
             }
-            Ok(nv(Value::Array(l.chunks(size as usize).map(|c| nv(Value::Array(c.to_vec()))).collect())))
+            Ok(nv(Value::Array(
+                l.chunks(size as usize)
+                    .map(|c| nv(Value::Array(c.to_vec())))
+                    .collect(),
+            )))
         }
         "coalesce" => {
             for x in a {
@@ -527,19 +633,30 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
         "keys" => {
             let o = obj(arg(a, 0)?)?;
             Ok(nv(Value::Array(
-                eval::sorted_entries(o).into_iter().map(|(k, _)| nv(Value::String(k.clone()))).collect(),
+                eval::sorted_entries(o)
+                    .into_iter()
+                    .map(|(k, _)| nv(Value::String(k.clone())))
+                    .collect(),
             )))
         }
         "values" => {
             let o = obj(arg(a, 0)?)?;
-            Ok(nv(Value::Array(eval::sorted_entries(o).into_iter().map(|(_, v)| v.clone()).collect())))
+            Ok(nv(Value::Array(
+                eval::sorted_entries(o)
+                    .into_iter()
+                    .map(|(_, v)| v.clone())
+                    .collect(),
+            )))
         }
         "lookup" => {
             let o = obj(arg(a, 0)?)?;
             let k = s(arg(a, 1)?)?;
             match o.iter().find(|(x, _)| *x == k) {
                 Some((_, v)) => Ok(v.clone()),
-                None => a.get(2).cloned().ok_or_else(|| Flow::Error(format!("no key '{k}'"))),
+                None => a
+                    .get(2)
+                    .cloned()
+                    .ok_or_else(|| Flow::Error(format!("no key '{k}'"))),
             }
         }
         "matchkeys" => {
@@ -601,7 +718,9 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             }
             Ok(nv(Value::Array(out)))
         }
-        "reverse" => Ok(nv(Value::Array(list(arg(a, 0)?)?.iter().rev().cloned().collect()))),
+        "reverse" => Ok(nv(Value::Array(
+            list(arg(a, 0)?)?.iter().rev().cloned().collect(),
+        ))),
         "slice" => {
             let l = list(arg(a, 0)?)?;
             let (st, en) = (int(arg(a, 1)?)?, int(arg(a, 2)?)?);
@@ -613,7 +732,9 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
         "sort" => {
             let mut out: Vec<String> = list(arg(a, 0)?)?.iter().map(s).collect::<Result<_, _>>()?;
             out.sort();
-            Ok(nv(Value::Array(out.into_iter().map(|x| nv(Value::String(x))).collect())))
+            Ok(nv(Value::Array(
+                out.into_iter().map(|x| nv(Value::String(x))).collect(),
+            )))
         }
         "sum" => {
             let l = list(arg(a, 0)?)?;
@@ -644,8 +765,12 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             let keep: Vec<Node> = first
                 .into_iter()
                 .filter(|x| {
-                    let in_all = others.iter().all(|o| o.iter().any(|y| equal(x, y) == Some(true)));
-                    let in_any = others.iter().any(|o| o.iter().any(|y| equal(x, y) == Some(true)));
+                    let in_all = others
+                        .iter()
+                        .all(|o| o.iter().any(|y| equal(x, y) == Some(true)));
+                    let in_any = others
+                        .iter()
+                        .any(|o| o.iter().any(|y| equal(x, y) == Some(true)));
                     if name == "setintersection" {
                         in_all
                     } else {
@@ -675,7 +800,9 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             if a.is_empty() {
                 acc.clear();
             }
-            Ok(nv(Value::Array(acc.into_iter().map(|p| nv(Value::Array(p))).collect())))
+            Ok(nv(Value::Array(
+                acc.into_iter().map(|p| nv(Value::Array(p))).collect(),
+            )))
         }
         "transpose" => {
             let mut out: Vec<(String, Node)> = Vec::new();
@@ -684,7 +811,13 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
                     let key = s(x)?;
                     let item = nv(Value::String(k.clone()));
                     match out.iter_mut().find(|(y, _)| *y == key) {
-                        Some((_, Node { value: Value::Array(l), .. })) => l.push(item),
+                        Some((
+                            _,
+                            Node {
+                                value: Value::Array(l),
+                                ..
+                            },
+                        )) => l.push(item),
                         _ => out.push((key, nv(Value::Array(vec![item])))),
                     }
                 }
@@ -787,8 +920,16 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             let (addr, bits, pfx) = parse_cidr(&s(arg(a, 0)?)?)?;
             let host = int(arg(a, 1)?)?;
             let hostbits = bits - pfx;
-            let size: i128 = if hostbits >= 127 { i128::MAX } else { 1i128 << hostbits };
-            let h = if host < 0 { size + host as i128 } else { host as i128 };
+            let size: i128 = if hostbits >= 127 {
+                i128::MAX
+            } else {
+                1i128 << hostbits
+            };
+            let h = if host < 0 {
+                size + host as i128
+            } else {
+                host as i128
+            };
             if h < 0 || h >= size {
                 return Err(Flow::Error(format!("host number {host} out of range")));
             }
@@ -807,8 +948,14 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             let newbits = int(arg(a, 1)?)?;
             let netnum = int(arg(a, 2)?)?;
             let np = pfx as i64 + newbits;
-            if newbits < 0 || np > bits as i64 || netnum < 0 || (newbits < 64 && netnum >= 1i64 << newbits) {
-                return Err(Flow::Error("not enough address space for the subnet".into()));
+            if newbits < 0
+                || np > bits as i64
+                || netnum < 0
+                || (newbits < 64 && netnum >= 1i64 << newbits)
+            {
+                return Err(Flow::Error(
+                    "not enough address space for the subnet".into(),
+                ));
             }
             let shift = bits - np as u32;
             let sub = addr | ((netnum as u128) << shift);
@@ -817,7 +964,12 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
         "cidrsubnets" => {
             let (addr, bits, pfx) = parse_cidr(&s(arg(a, 0)?)?)?;
             let mut cur: u128 = addr;
-            let end: u128 = addr + if bits - pfx >= 128 { u128::MAX } else { (1u128 << (bits - pfx)) - 1 };
+            let end: u128 = addr
+                + if bits - pfx >= 128 {
+                    u128::MAX
+                } else {
+                    (1u128 << (bits - pfx)) - 1
+                };
             let mut out = Vec::new();
             for nb in &a[1..] {
                 let nb = int(nb)?;
@@ -835,16 +987,35 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             }
             Ok(nv(Value::Array(out)))
         }
-        "list" | "map" => Err(Flow::Error(format!("{name}() was removed in Terraform 0.12"))),
+        "list" | "map" => Err(Flow::Error(format!(
+            "{name}() was removed in Terraform 0.12"
+        ))),
         _ => Err(Flow::Error("\0unknown function".into())),
     }
 }
 
+thread_local! {
+    static REGEXES: std::cell::RefCell<std::collections::HashMap<String, regex::Regex>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// Compiles a pattern once per thread: modules repeat the same few patterns per instance.
 fn compile(p: &str) -> Result<regex::Regex, Flow> {
-    regex::RegexBuilder::new(p)
+    if let Some(re) = REGEXES.with(|c| c.borrow().get(p).cloned()) {
+        return Ok(re);
+    }
+    let re = regex::RegexBuilder::new(p)
         .size_limit(1 << 20)
         .build()
-        .map_err(|e| Flow::Error(format!("invalid regular expression: {e}")))
+        .map_err(|e| Flow::Error(format!("invalid regular expression: {e}")))?;
+    REGEXES.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > 1000 {
+            c.clear();
+        }
+        c.insert(p.to_string(), re.clone());
+    });
+    Ok(re)
 }
 
 fn hex(b: &[u8]) -> String {
@@ -856,7 +1027,9 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 fn b64_encode(b: &[u8]) -> String {
     let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
     for c in b.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
         for i in 0..4 {
             if i <= c.len() {
                 out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -895,7 +1068,11 @@ fn parse_cidr(t: &str) -> Result<(u128, u32, u32), Flow> {
             return Err(bad());
         }
         let a = u32::from(v4) as u128;
-        let mask = if p == 0 { 0 } else { (u32::MAX << (32 - p)) as u128 };
+        let mask = if p == 0 {
+            0
+        } else {
+            (u32::MAX << (32 - p)) as u128
+        };
         return Ok((a & mask, 32, p));
     }
     let v6 = ip.parse::<Ipv6Addr>().map_err(|_| bad())?;
@@ -1070,7 +1247,9 @@ fn format(f: &str, args: &[Node]) -> Result<String, Flow> {
             }
             prec = Some(p.parse().unwrap_or(0));
         }
-        let verb = chars.next().ok_or_else(|| Flow::Error("format ends in the middle of a verb".into()))?;
+        let verb = chars
+            .next()
+            .ok_or_else(|| Flow::Error("format ends in the middle of a verb".into()))?;
         let a = args
             .get(next)
             .ok_or_else(|| Flow::Error("not enough arguments for format".into()))?;
@@ -1133,7 +1312,11 @@ fn format(f: &str, args: &[Node]) -> Result<String, Flow> {
                 out.push_str(&text);
                 out.push_str(&" ".repeat(pad));
             } else if zero && matches!(verb, 'd' | 'f' | 'F' | 'e' | 'x' | 'X' | 'o' | 'b') {
-                let (sign, digits) = if let Some(d) = text.strip_prefix('-') { ("-", d) } else { ("", text.as_str()) };
+                let (sign, digits) = if let Some(d) = text.strip_prefix('-') {
+                    ("-", d)
+                } else {
+                    ("", text.as_str())
+                };
                 out.push_str(sign);
                 out.push_str(&"0".repeat(pad));
                 out.push_str(digits);
@@ -1163,38 +1346,99 @@ mod tests {
         Node::new(Value::Int(i), Span::file_start(FileId(0)))
     }
     fn call(name: &str, a: &[Node]) -> Value {
-        builtin(name, a, Span::file_start(FileId(0))).map(|n| n.value).unwrap_or(Value::Null)
+        builtin(name, a, Span::file_start(FileId(0)))
+            .map(|n| n.value)
+            .unwrap_or(Value::Null)
     }
 
     #[test]
     fn cidr_functions() {
-        assert_eq!(call("cidrsubnet", &[sv("10.0.0.0/16"), iv(8), iv(2)]), Value::String("10.0.2.0/24".into()));
-        assert_eq!(call("cidrhost", &[sv("10.12.112.0/20"), iv(16)]), Value::String("10.12.112.16".into()));
-        assert_eq!(call("cidrhost", &[sv("10.0.0.0/24"), iv(-2)]), Value::String("10.0.0.254".into()));
-        assert_eq!(call("cidrnetmask", &[sv("172.16.0.0/12")]), Value::String("255.240.0.0".into()));
         assert_eq!(
-            call("cidrsubnets", &[sv("10.1.0.0/16"), iv(4), iv(4), iv(8), iv(4)]),
+            call("cidrsubnet", &[sv("10.0.0.0/16"), iv(8), iv(2)]),
+            Value::String("10.0.2.0/24".into())
+        );
+        assert_eq!(
+            call("cidrhost", &[sv("10.12.112.0/20"), iv(16)]),
+            Value::String("10.12.112.16".into())
+        );
+        assert_eq!(
+            call("cidrhost", &[sv("10.0.0.0/24"), iv(-2)]),
+            Value::String("10.0.0.254".into())
+        );
+        assert_eq!(
+            call("cidrnetmask", &[sv("172.16.0.0/12")]),
+            Value::String("255.240.0.0".into())
+        );
+        assert_eq!(
+            call(
+                "cidrsubnets",
+                &[sv("10.1.0.0/16"), iv(4), iv(4), iv(8), iv(4)]
+            ),
             Value::Array(
-                ["10.1.0.0/20", "10.1.16.0/20", "10.1.32.0/24", "10.1.48.0/20"]
-                    .iter()
-                    .map(|t| sv(t))
-                    .collect()
+                [
+                    "10.1.0.0/20",
+                    "10.1.16.0/20",
+                    "10.1.32.0/24",
+                    "10.1.48.0/20"
+                ]
+                .iter()
+                .map(|t| sv(t))
+                .collect()
             )
         );
-        assert_eq!(call("cidrsubnet", &[sv("fd00:fd12:3456:7890::/56"), iv(16), iv(162)]), Value::String("fd00:fd12:3456:7800:a200::/72".into()));
+        assert_eq!(
+            call(
+                "cidrsubnet",
+                &[sv("fd00:fd12:3456:7890::/56"), iv(16), iv(162)]
+            ),
+            Value::String("fd00:fd12:3456:7800:a200::/72".into())
+        );
     }
 
     #[test]
     fn strings_and_encoding() {
-        assert_eq!(call("format", &[sv("%s-%03d-%.2f"), sv("a"), iv(7), iv(2)]), Value::String("a-007-2.00".into()));
-        assert_eq!(call("base64encode", &[sv("Hello World")]), Value::String("SGVsbG8gV29ybGQ=".into()));
-        assert_eq!(call("base64decode", &[sv("SGVsbG8gV29ybGQ=")]), Value::String("Hello World".into()));
-        assert_eq!(call("md5", &[sv("hello world")]), Value::String("5eb63bbbe01eeed093cb22bb8f5acdc3".into()));
-        assert_eq!(call("replace", &[sv("hello world"), sv("/w.*d/"), sv("everybody")]), Value::String("hello everybody".into()));
-        assert_eq!(call("substr", &[sv("hello world"), iv(-5), iv(-1)]), Value::String("world".into()));
-        assert_eq!(call("title", &[sv("hello world")]), Value::String("Hello World".into()));
-        assert_eq!(call("urlencode", &[sv("a b/c")]), Value::String("a+b%2Fc".into()));
-        let obj = Node::new(Value::Object(vec![("b".into(), iv(1)), ("a".into(), sv("<x>"))]), Span::default());
-        assert_eq!(call("jsonencode", &[obj]), Value::String("{\"a\":\"\\u003cx\\u003e\",\"b\":1}".into()));
+        assert_eq!(
+            call("format", &[sv("%s-%03d-%.2f"), sv("a"), iv(7), iv(2)]),
+            Value::String("a-007-2.00".into())
+        );
+        assert_eq!(
+            call("base64encode", &[sv("Hello World")]),
+            Value::String("SGVsbG8gV29ybGQ=".into())
+        );
+        assert_eq!(
+            call("base64decode", &[sv("SGVsbG8gV29ybGQ=")]),
+            Value::String("Hello World".into())
+        );
+        assert_eq!(
+            call("md5", &[sv("hello world")]),
+            Value::String("5eb63bbbe01eeed093cb22bb8f5acdc3".into())
+        );
+        assert_eq!(
+            call(
+                "replace",
+                &[sv("hello world"), sv("/w.*d/"), sv("everybody")]
+            ),
+            Value::String("hello everybody".into())
+        );
+        assert_eq!(
+            call("substr", &[sv("hello world"), iv(-5), iv(-1)]),
+            Value::String("world".into())
+        );
+        assert_eq!(
+            call("title", &[sv("hello world")]),
+            Value::String("Hello World".into())
+        );
+        assert_eq!(
+            call("urlencode", &[sv("a b/c")]),
+            Value::String("a+b%2Fc".into())
+        );
+        let obj = Node::new(
+            Value::Object(vec![("b".into(), iv(1)), ("a".into(), sv("<x>"))]),
+            Span::default(),
+        );
+        assert_eq!(
+            call("jsonencode", &[obj]),
+            Value::String("{\"a\":\"\\u003cx\\u003e\",\"b\":1}".into())
+        );
     }
 }

@@ -144,7 +144,10 @@ impl Reader<'_> {
             }
             b'-' | b'0'..=b'9' => {
                 while self.i < self.b.len()
-                    && matches!(self.b[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                    && matches!(
+                        self.b[self.i],
+                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+                    )
                 {
                     self.i += 1;
                 }
@@ -209,7 +212,9 @@ impl Reader<'_> {
                             {
                                 self.i += 2;
                                 let lo = self.hex4()?;
-                                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo.wrapping_sub(0xDC00) & 0x3FF);
+                                cp = 0x10000
+                                    + ((cp - 0xD800) << 10)
+                                    + (lo.wrapping_sub(0xDC00) & 0x3FF);
                             }
                             out.push(char::from_u32(cp).unwrap_or('\u{FFFD}'));
                         }
@@ -221,8 +226,12 @@ impl Reader<'_> {
     }
 
     fn hex4(&mut self) -> Result<u32, (usize, String)> {
-        let t = self.s.get(self.i..self.i + 4).ok_or((self.i, "expected 4 hex digits".to_string()))?;
-        let v = u32::from_str_radix(t, 16).map_err(|_| (self.i, "expected 4 hex digits".to_string()))?;
+        let t = self
+            .s
+            .get(self.i..self.i + 4)
+            .ok_or((self.i, "expected 4 hex digits".to_string()))?;
+        let v = u32::from_str_radix(t, 16)
+            .map_err(|_| (self.i, "expected 4 hex digits".to_string()))?;
         self.i += 4;
         Ok(v)
     }
@@ -258,7 +267,10 @@ pub fn parse_tf_json(file: FileId, text: &str) -> (Body, Vec<Diagnostic>) {
             let off = off.min(text.len());
             (
                 Body::default(),
-                vec![Diagnostic::error(Span::new(file, off, off + 1), format!("JSON syntax error: {msg}"))],
+                vec![Diagnostic::error(
+                    Span::new(file, off, off + 1),
+                    format!("JSON syntax error: {msg}"),
+                )],
             )
         }
     }
@@ -308,7 +320,11 @@ fn top_level(file: FileId, kind: &str, kspan: Span, v: &JNode, out: &mut Body) {
                 let mut body = block_body(file, b, kind == "locals");
                 if kind == "terraform" {
                     // required_providers is a block of plain attributes
-                    for rp in body.blocks.iter_mut().filter(|b| b.kind == "required_providers") {
+                    for rp in body
+                        .blocks
+                        .iter_mut()
+                        .filter(|b| b.kind == "required_providers")
+                    {
                         rp.body = Body::default();
                     }
                     if let J::Obj(items) = &b.v {
@@ -326,7 +342,8 @@ fn top_level(file: FileId, kind: &str, kspan: Span, v: &JNode, out: &mut Body) {
                             }
                         }
                     }
-                    body.blocks.retain(|b| !b.body.attrs.is_empty() || b.kind != "required_providers");
+                    body.blocks
+                        .retain(|b| !b.body.attrs.is_empty() || b.kind != "required_providers");
                 }
                 out.blocks.push(Block {
                     kind: kind.into(),
@@ -418,7 +435,9 @@ fn block_body(file: FileId, b: &JNode, attrs_only: bool) -> Body {
                 _ => expr_of(file, v),
             },
             "type" if attrs_only => match &v.v {
-                J::Str(s) => parse::parse_expr(file, s, Some(v.span)).unwrap_or_else(|| expr_of(file, v)),
+                J::Str(s) => {
+                    parse::parse_expr(file, s, Some(v.span)).unwrap_or_else(|| expr_of(file, v))
+                }
                 _ => expr_of(file, v),
             },
             "default" if attrs_only => literal_expr(v),

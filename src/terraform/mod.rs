@@ -59,7 +59,11 @@ pub fn evaluate(input: &Input) -> Output {
             .and_then(|h| h.join().ok())
     });
     out.unwrap_or_else(|| {
-        let span = input.files.first().map(|&f| Span::file_start(f)).unwrap_or_default();
+        let span = input
+            .files
+            .first()
+            .map(|&f| Span::file_start(f))
+            .unwrap_or_default();
         Output {
             resources: Vec::new(),
             diagnostics: vec![Diagnostic::error(
@@ -83,7 +87,9 @@ fn repo_root(root: &Path) -> PathBuf {
     let abs = if root.is_absolute() {
         root.to_path_buf()
     } else {
-        std::env::current_dir().map(|d| d.join(root)).unwrap_or_else(|_| root.to_path_buf())
+        std::env::current_dir()
+            .map(|d| d.join(root))
+            .unwrap_or_else(|_| root.to_path_buf())
     };
     let mut cur: Option<&Path> = Some(&abs);
     while let Some(d) = cur {
@@ -108,7 +114,12 @@ fn run(input: &Input) -> Output {
     let mut tfvars: HashMap<PathBuf, Vec<(String, FileId)>> = HashMap::new();
     for &f in &input.files {
         let file = input.sources.get(f);
-        let name = file.path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+        let name = file
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
         if name.ends_with(".tfvars") || name.ends_with(".tfvars.json") {
             let dir = modules::normalize(file.path.parent().unwrap_or(Path::new("")));
             tfvars.entry(dir).or_default().push((name, f));
@@ -131,7 +142,10 @@ fn run(input: &Input) -> Output {
         // in lexical order; the command line last
         let mut files = tfvars.get(&ev.defs[r].dir).cloned().unwrap_or_default();
         files.retain(|(n, _)| {
-            n == "terraform.tfvars" || n == "terraform.tfvars.json" || n.ends_with(".auto.tfvars") || n.ends_with(".auto.tfvars.json")
+            n == "terraform.tfvars"
+                || n == "terraform.tfvars.json"
+                || n.ends_with(".auto.tfvars")
+                || n.ends_with(".auto.tfvars.json")
         });
         files.sort_by_key(|(n, _)| (!n.starts_with("terraform.tfvars"), n.clone()));
         for (_, f) in files {
@@ -203,10 +217,15 @@ fn cli_values(ev: &Eval, input: &Input, roots: &[usize]) -> Vec<(String, Node)> 
     if input.var_files.is_empty() && input.vars.is_empty() {
         return out;
     }
-    let Some(&first) = roots.first() else { return out };
+    let Some(&first) = roots.first() else {
+        return out;
+    };
     let scratch = ev.blank_inst(first);
-    let declared_anywhere =
-        |n: &str| roots.iter().any(|&r| ev.defs[r].variables.iter().any(|v| v.labels[0] == n));
+    let declared_anywhere = |n: &str| {
+        roots
+            .iter()
+            .any(|&r| ev.defs[r].variables.iter().any(|v| v.labels[0] == n))
+    };
     // a pseudo-file gives command-line values a span to point at
     let mut text = String::new();
     for p in &input.var_files {
@@ -218,26 +237,36 @@ fn cli_values(ev: &Eval, input: &Input, roots: &[usize]) -> Vec<(String, Node)> 
         offsets.push((start, start + v.len()));
         text.push_str(&format!("--var {k}={v}\n"));
     }
-    let cli = input
-        .sources
-        .add(PathBuf::from("<command line>"), "<command line>".into(), text);
+    let cli = input.sources.add(
+        PathBuf::from("<command line>"),
+        "<command line>".into(),
+        text,
+    );
     let mut line_start = 0usize;
     for p in &input.var_files {
         let line = format!("--var-file={}\n", p.display());
         let span = Span::new(cli, line_start, line_start + line.len() - 1);
         line_start += line.len();
         let id = input.sources.find_by_path(p).or_else(|| {
-            std::fs::read_to_string(p)
-                .ok()
-                .map(|t| input.sources.add(p.clone(), p.to_string_lossy().replace('\\', "/"), t))
+            std::fs::read_to_string(p).ok().map(|t| {
+                input
+                    .sources
+                    .add(p.clone(), p.to_string_lossy().replace('\\', "/"), t)
+            })
         });
         let Some(id) = id else {
-            ev.diag(Diagnostic::error(span, format!("cannot read variable file {}", p.display())));
+            ev.diag(Diagnostic::error(
+                span,
+                format!("cannot read variable file {}", p.display()),
+            ));
             continue;
         };
         for (name, node, span) in read_tfvars(ev, id, scratch) {
             if !declared_anywhere(&name) {
-                ev.diag(Diagnostic::warning(span, format!("value for undeclared variable '{name}'")));
+                ev.diag(Diagnostic::warning(
+                    span,
+                    format!("value for undeclared variable '{name}'"),
+                ));
             }
             out.push((name, node));
         }
@@ -246,11 +275,16 @@ fn cli_values(ev: &Eval, input: &Input, roots: &[usize]) -> Vec<(String, Node)> 
         let span = Span::new(cli, s, e);
         let parsed = parse::parse_expr(cli, v, Some(span)).and_then(|x| {
             let mut scope = Scope::new(scratch);
-            ev.eval(&x, &mut scope).ok().filter(|n| eval::deep_unknown(n).is_none())
+            ev.eval(&x, &mut scope)
+                .ok()
+                .filter(|n| eval::deep_unknown(n).is_none())
         });
         let node = parsed.unwrap_or_else(|| Node::new(Value::String(v.clone()), span));
         if !declared_anywhere(k) {
-            ev.diag(Diagnostic::warning(span, format!("value for undeclared variable '{k}'")));
+            ev.diag(Diagnostic::warning(
+                span,
+                format!("value for undeclared variable '{k}'"),
+            ));
         }
         out.push((k.clone(), node));
     }

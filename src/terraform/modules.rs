@@ -10,6 +10,7 @@ use crate::source::{FileId, Span};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
 
 /// Module nesting deeper than this is refused (a diagnostic; the call is not followed).
 const MAX_MODULE_DEPTH: usize = 24;
@@ -33,7 +34,7 @@ pub struct ModuleDef {
     /// `.terraform.lock.hcl` azurerm version, for root modules.
     pub lock_version: Option<String>,
     /// `.terraform/modules/modules.json`: module key → directory.
-    pub fetched: HashMap<String, PathBuf>,
+    pub fetched: BTreeMap<String, PathBuf>,
     /// True when some other module of the scan calls this directory.
     pub called: bool,
     pub in_scan: bool,
@@ -88,7 +89,8 @@ impl ModuleDef {
                     Some(&i) if is_override => merge_block(&mut self.calls[i], b),
                     Some(_) => {}
                     None => {
-                        self.call_index.insert(b.labels[0].clone(), self.calls.len());
+                        self.call_index
+                            .insert(b.labels[0].clone(), self.calls.len());
                         self.calls.push(b);
                     }
                 },
@@ -151,12 +153,17 @@ pub fn is_override(path: &Path) -> bool {
 pub fn local_source(b: &Block) -> Option<(String, Span)> {
     let a = b.body.attr("source")?;
     match &a.expr.kind {
-        ExprKind::Str(s) if s.starts_with("./") || s.starts_with("../") || s == "." || s == ".." => {
+        ExprKind::Str(s)
+            if s.starts_with("./") || s.starts_with("../") || s == "." || s == ".." =>
+        {
             Some((s.clone(), a.expr.span))
         }
         _ => None,
     }
 }
+
+/// A variable's value and the resources its expression referenced (for links).
+pub type VarValue = (Rc<Node>, Rc<Vec<String>>);
 
 /// A module instance: one module with one set of inputs, at one address.
 pub struct Inst {
@@ -170,7 +177,7 @@ pub struct Inst {
     /// Module names from the root (`modules.json` keys).
     pub key_path: Vec<String>,
     pub root_def: usize,
-    pub vars: RefCell<HashMap<String, (Node, Vec<String>)>>,
+    pub vars: RefCell<HashMap<String, VarValue>>,
     pub locals: RefCell<HashMap<String, Lazy>>,
     pub outputs: RefCell<HashMap<String, Lazy>>,
     pub children: RefCell<HashMap<String, Child>>,
@@ -200,8 +207,22 @@ impl Eval<'_> {
             .clone()
             .or_else(|| d.azurerm_min.clone())
             .or_else(|| self.input.assume_azurerm.clone());
-        let inputs = values.into_iter().map(|(k, v)| (k, (v, Vec::new()))).collect();
-        self.new_inst(def, String::new(), String::new(), Vec::new(), Vec::new(), vec![], def, inputs, version, ".".into())
+        let inputs = values
+            .into_iter()
+            .map(|(k, v)| (k, (v, Vec::new())))
+            .collect();
+        self.new_inst(
+            def,
+            String::new(),
+            String::new(),
+            Vec::new(),
+            Vec::new(),
+            vec![],
+            def,
+            inputs,
+            version,
+            ".".into(),
+        )
     }
 
     /// An instance with no variables, to evaluate constants (tfvars) in.
@@ -271,7 +292,10 @@ impl Eval<'_> {
                 .attr("type")
                 .map(|t| types::parse_type(self, &t.expr, &mut scope))
                 .unwrap_or(types::Ty::Any);
-            let nullable = !matches!(v.body.attr("nullable").map(|a| &a.expr.kind), Some(ExprKind::Bool(false)));
+            let nullable = !matches!(
+                v.body.attr("nullable").map(|a| &a.expr.kind),
+                Some(ExprKind::Bool(false))
+            );
             let default = v.body.attr("default").map(|a| {
                 let n = self.eval_lenient(&a.expr, &mut scope);
                 match types::convert(n.clone(), &ty) {
@@ -286,7 +310,9 @@ impl Eval<'_> {
                 }
             });
             let value = match inputs.remove(&name) {
-                Some((n, refs)) if !(matches!(n.value, Value::Null) && !nullable && default.is_some()) => {
+                Some((n, refs))
+                    if !(matches!(n.value, Value::Null) && !nullable && default.is_some()) =>
+                {
                     let n = types::convert(n.clone(), &ty).unwrap_or(n);
                     (n, refs)
                 }
@@ -298,7 +324,7 @@ impl Eval<'_> {
                     ),
                 },
             };
-            vars.insert(name, value);
+            vars.insert(name, (Rc::new(value.0), Rc::new(value.1)));
         }
         *self.inst(id).vars.borrow_mut() = vars;
         id
@@ -310,9 +336,13 @@ impl Eval<'_> {
         if let Some(c) = inst.children.borrow().get(name) {
             return c.clone();
         }
-        inst.children.borrow_mut().insert(name.to_string(), Child::Busy);
+        inst.children
+            .borrow_mut()
+            .insert(name.to_string(), Child::Busy);
         let c = self.resolve_child(id, name);
-        inst.children.borrow_mut().insert(name.to_string(), c.clone());
+        inst.children
+            .borrow_mut()
+            .insert(name.to_string(), c.clone());
         c
     }
 
@@ -343,7 +373,10 @@ impl Eval<'_> {
         let Some(target_def) = target_def else {
             let kind = if local_source(call).is_some() {
                 "local source"
-            } else if src_text.contains("::") || src_text.starts_with("git") || src_text.contains("github.com") {
+            } else if src_text.contains("::")
+                || src_text.starts_with("git")
+                || src_text.contains("github.com")
+            {
                 "git source"
             } else {
                 "registry source"
@@ -364,7 +397,9 @@ impl Eval<'_> {
         if inst.ancestors.len() >= MAX_MODULE_DEPTH {
             self.diag(Diagnostic::warning(
                 span,
-                format!("module nesting deeper than {MAX_MODULE_DEPTH}: module {name} not followed"),
+                format!(
+                    "module nesting deeper than {MAX_MODULE_DEPTH}: module {name} not followed"
+                ),
             ));
             return Child::Unresolved(format!("module {name} nested too deeply"));
         }
@@ -374,7 +409,10 @@ impl Eval<'_> {
         chain.push(call.header);
         let mut ancestors = inst.ancestors.clone();
         ancestors.push(inst.def);
-        let version = super::version::max_version(inst.version.clone(), self.defs[target_def].azurerm_min.clone());
+        let version = super::version::max_version(
+            inst.version.clone(),
+            self.defs[target_def].azurerm_min.clone(),
+        );
         let path_module = relative_path(&self.defs[inst.root_def].dir, &self.defs[target_def].dir);
         let make = |key: Option<(String, super::expand::Key)>, scope: &mut Scope| -> usize {
             let addr = match &key {
@@ -390,7 +428,8 @@ impl Eval<'_> {
                     continue;
                 }
                 let (r, refs) = self.eval_recorded(&a.expr, scope);
-                let n = r.unwrap_or_else(|e| unknown(format!("could not evaluate: {e}"), a.expr.span));
+                let n =
+                    r.unwrap_or_else(|e| unknown(format!("could not evaluate: {e}"), a.expr.span));
                 inputs.insert(a.name.clone(), (n, refs));
             }
             self.new_inst(
@@ -406,11 +445,19 @@ impl Eval<'_> {
                 path_module.clone(),
             )
         };
-        match self.expansion(&call.body, &mut scope, call.header, &format!("module.{name}")) {
+        match self.expansion(
+            &call.body,
+            &mut scope,
+            call.header,
+            &format!("module.{name}"),
+        ) {
             super::expand::Expansion::Single => Child::One(make(None, &mut scope)),
             super::expand::Expansion::Unknown(reason) => {
                 let mut s = scope.clone();
-                s.each = Some((unknown(reason.clone(), call.header), unknown(reason.clone(), call.header)));
+                s.each = Some((
+                    unknown(reason.clone(), call.header),
+                    unknown(reason.clone(), call.header),
+                ));
                 s.count = Some(unknown(reason, call.header));
                 let k = super::expand::Key::Unknown;
                 make(Some(("*".into(), k)), &mut s);
@@ -421,7 +468,10 @@ impl Eval<'_> {
                 for i in 0..n {
                     let mut s = scope.clone();
                     s.count = Some(Node::new(Value::Int(i as i64), call.header));
-                    out.push(make(Some((i.to_string(), super::expand::Key::Index(i))), &mut s));
+                    out.push(make(
+                        Some((i.to_string(), super::expand::Key::Index(i))),
+                        &mut s,
+                    ));
                 }
                 Child::Counted(out)
             }
@@ -430,7 +480,10 @@ impl Eval<'_> {
                 for (k, v) in items {
                     let mut s = scope.clone();
                     s.each = Some((Node::new(Value::String(k.clone()), v.span), v));
-                    out.push((k.clone(), make(Some((k.clone(), super::expand::Key::Str(k))), &mut s)));
+                    out.push((
+                        k.clone(),
+                        make(Some((k.clone(), super::expand::Key::Str(k))), &mut s),
+                    ));
                 }
                 Child::Keyed(out)
             }
@@ -462,32 +515,47 @@ impl Eval<'_> {
         let rest = if ops.is_empty() { ops } else { &ops[1..] };
         match name.as_str() {
             "var" => {
-                let Some(v) = first else { return Err("'var' needs an attribute".into()) };
+                let Some(v) = first else {
+                    return Err("'var' needs an attribute".into());
+                };
                 let inst = self.inst(scope.inst);
                 let Some((n, refs)) = inst.vars.borrow().get(v).cloned() else {
                     return Err(format!("variable '{v}' is not declared"));
                 };
                 self.record(&refs);
-                self.apply_ops(n, rest, scope)
+                self.apply_ops_ref(&n, rest, scope)
             }
             "local" => {
-                let Some(l) = first else { return Err("'local' needs an attribute".into()) };
+                let Some(l) = first else {
+                    return Err("'local' needs an attribute".into());
+                };
                 let n = self.local(scope.inst, l, span)?;
-                self.apply_ops(n, rest, scope)
+                self.apply_ops_ref(&n, rest, scope)
             }
             "module" => {
-                let Some(m) = first else { return Err("'module' needs a module name".into()) };
+                let Some(m) = first else {
+                    return Err("'module' needs a module name".into());
+                };
                 self.module_ref(m, rest, scope, span)
             }
             "data" => {
                 let what = ops
                     .iter()
                     .take(2)
-                    .filter_map(|o| if let Op::Attr(a) = o { Some(a.as_str()) } else { None })
+                    .filter_map(|o| {
+                        if let Op::Attr(a) = o {
+                            Some(a.as_str())
+                        } else {
+                            None
+                        }
+                    })
                     .collect::<Vec<_>>()
                     .join(".");
                 self.eval_indexes(ops, scope);
-                Ok(unknown(format!("data source data.{what} is read during plan"), span))
+                Ok(unknown(
+                    format!("data source data.{what} is read during plan"),
+                    span,
+                ))
             }
             "each" => {
                 let Some((k, v)) = scope.each.clone() else {
@@ -536,7 +604,7 @@ impl Eval<'_> {
         }
     }
 
-    fn local(&self, id: usize, name: &str, span: Span) -> R {
+    fn local(&self, id: usize, name: &str, span: Span) -> Result<Rc<Node>, String> {
         let inst = self.inst(id);
         match eval::lazy_get(&inst.locals, name) {
             Some(Lazy::Done(n, refs)) => {
@@ -548,17 +616,28 @@ impl Eval<'_> {
                     span,
                     format!("local.{name} refers to itself (a cycle): left unknown"),
                 ));
-                return Ok(unknown(format!("local.{name} is part of a reference cycle"), span));
+                return Ok(Rc::new(unknown(
+                    format!("local.{name} is part of a reference cycle"),
+                    span,
+                )));
             }
             None => {}
         }
         let Some(attr) = self.defs[inst.def].locals.get(name) else {
             return Err(format!("local value '{name}' is not declared"));
         };
-        inst.locals.borrow_mut().insert(name.to_string(), Lazy::Busy);
+        inst.locals
+            .borrow_mut()
+            .insert(name.to_string(), Lazy::Busy);
         let mut scope = Scope::new(id);
         let (r, refs) = self.eval_recorded(&attr.expr, &mut scope);
-        let n = r.unwrap_or_else(|e| unknown(format!("could not evaluate local.{name}: {e}"), attr.expr.span));
+        let n = Rc::new(r.unwrap_or_else(|e| {
+            unknown(
+                format!("could not evaluate local.{name}: {e}"),
+                attr.expr.span,
+            )
+        }));
+        let refs = Rc::new(refs);
         inst.locals
             .borrow_mut()
             .insert(name.to_string(), Lazy::Done(n.clone(), refs.clone()));
@@ -566,26 +645,42 @@ impl Eval<'_> {
         Ok(n)
     }
 
-    pub fn output(&self, id: usize, name: &str, span: Span) -> R {
+    pub fn output(&self, id: usize, name: &str, span: Span) -> Result<Rc<Node>, String> {
         let inst = self.inst(id);
         match eval::lazy_get(&inst.outputs, name) {
             Some(Lazy::Done(n, refs)) => {
                 self.record(&refs);
                 return Ok(n);
             }
-            Some(Lazy::Busy) => return Ok(unknown(format!("output {name} depends on itself"), span)),
+            Some(Lazy::Busy) => {
+                return Ok(Rc::new(unknown(
+                    format!("output {name} depends on itself"),
+                    span,
+                )))
+            }
             None => {}
         }
         let Some(block) = self.defs[inst.def].outputs.get(name) else {
             return Err(format!("module has no output '{name}'"));
         };
         let Some(attr) = block.body.attr("value") else {
-            return Ok(unknown(format!("output {name} has no value"), span));
+            return Ok(Rc::new(unknown(
+                format!("output {name} has no value"),
+                span,
+            )));
         };
-        inst.outputs.borrow_mut().insert(name.to_string(), Lazy::Busy);
+        inst.outputs
+            .borrow_mut()
+            .insert(name.to_string(), Lazy::Busy);
         let mut scope = Scope::new(id);
         let (r, refs) = self.eval_recorded(&attr.expr, &mut scope);
-        let n = r.unwrap_or_else(|e| unknown(format!("could not evaluate output {name}: {e}"), attr.expr.span));
+        let n = Rc::new(r.unwrap_or_else(|e| {
+            unknown(
+                format!("could not evaluate output {name}: {e}"),
+                attr.expr.span,
+            )
+        }));
+        let refs = Rc::new(refs);
         inst.outputs
             .borrow_mut()
             .insert(name.to_string(), Lazy::Done(n.clone(), refs.clone()));
@@ -600,7 +695,10 @@ impl Eval<'_> {
         names.sort();
         let mut out = Vec::new();
         for n in names {
-            let v = self.output(id, n, span).unwrap_or_else(|e| unknown(e, span));
+            let v = self
+                .output(id, n, span)
+                .map(|v| (*v).clone())
+                .unwrap_or_else(|e| unknown(e, span));
             out.push((n.clone(), v));
         }
         Node::new(Value::Object(out), span)
@@ -611,7 +709,7 @@ impl Eval<'_> {
             match ops.first() {
                 Some(Op::Attr(o)) => {
                     let v = self.output(id, o, span)?;
-                    self.apply_ops(v, &ops[1..], scope)
+                    self.apply_ops_ref(&v, &ops[1..], scope)
                 }
                 _ => {
                     let v = self.outputs_object(id, span);
@@ -620,7 +718,10 @@ impl Eval<'_> {
             }
         };
         match self.child(scope.inst, name) {
-            Child::Busy => Ok(unknown(format!("module.{name} refers back to its caller"), span)),
+            Child::Busy => Ok(unknown(
+                format!("module.{name} refers back to its caller"),
+                span,
+            )),
             Child::Unresolved(r) => {
                 self.eval_indexes(ops, scope);
                 Ok(unknown(r, span))
@@ -628,13 +729,18 @@ impl Eval<'_> {
             Child::One(id) => one(id, ops, scope),
             Child::Unknown => {
                 self.eval_indexes(ops, scope);
-                Ok(unknown(format!("module.{name} instances are unknown"), span))
+                Ok(unknown(
+                    format!("module.{name} instances are unknown"),
+                    span,
+                ))
             }
             Child::Counted(ids) => match ops.first() {
                 Some(Op::Index(x)) => {
                     let k = self.eval(x, scope)?;
                     match eval::as_f64(&k.value) {
-                        Some(i) if i >= 0.0 && (i as usize) < ids.len() => one(ids[i as usize], &ops[1..], scope),
+                        Some(i) if i >= 0.0 && (i as usize) < ids.len() => {
+                            one(ids[i as usize], &ops[1..], scope)
+                        }
                         Some(i) => Err(format!("module.{name}[{i}] does not exist")),
                         None if k.is_unknown() => Ok(unknown(eval::unknown_reason(&k), span)),
                         None => Err("module index must be a number".into()),
@@ -651,7 +757,8 @@ impl Eval<'_> {
                     if k.is_unknown() {
                         return Ok(unknown(eval::unknown_reason(&k), span));
                     }
-                    let key = eval::to_string(&k).map_err(|_| "module key must be a string".to_string())?;
+                    let key = eval::to_string(&k)
+                        .map_err(|_| "module key must be a string".to_string())?;
                     match items.iter().find(|(x, _)| *x == key) {
                         Some((_, id)) => one(*id, &ops[1..], scope),
                         None => Err(format!("module.{name}[\"{key}\"] does not exist")),
@@ -684,22 +791,29 @@ impl Eval<'_> {
                     let k = self.eval(x, scope)?;
                     if k.is_unknown() {
                         self.eval_indexes(&rest[1..], scope);
-                        return Ok(unknown(format!("{ty}.{name}[...]: instance key unknown"), span));
+                        return Ok(unknown(
+                            format!("{ty}.{name}[...]: instance key unknown"),
+                            span,
+                        ));
                     }
                     if counted {
                         rscope.count = Some(k);
                     } else if let Some(fe) = each {
                         let coll = self.eval_lenient(&fe.expr, &mut Scope::new(scope.inst));
-                        let key = eval::to_string(&k).map_err(|_| "instance key must be a string".to_string())?;
+                        let key = eval::to_string(&k)
+                            .map_err(|_| "instance key must be a string".to_string())?;
                         let v = match &coll.value {
-                            Value::Object(o) => o.iter().find(|(x, _)| *x == key).map(|(_, v)| v.clone()),
+                            Value::Object(o) => {
+                                o.iter().find(|(x, _)| *x == key).map(|(_, v)| v.clone())
+                            }
                             Value::Array(a) => a
                                 .iter()
                                 .find(|x| eval::to_string(x).ok().as_deref() == Some(key.as_str()))
                                 .cloned(),
                             _ => Some(unknown(eval::unknown_reason(&coll), span)),
                         };
-                        let v = v.ok_or_else(|| format!("{ty}.{name}[\"{key}\"] does not exist"))?;
+                        let v =
+                            v.ok_or_else(|| format!("{ty}.{name}[\"{key}\"] does not exist"))?;
                         rscope.each = Some((Node::new(Value::String(key), k.span), v));
                     }
                     rest = &rest[1..];
@@ -712,22 +826,55 @@ impl Eval<'_> {
         }
         match rest.first() {
             Some(Op::Attr(a))
-                if !matches!(a.as_str(), "count" | "for_each" | "depends_on" | "provider" | "lifecycle") =>
+                if !matches!(
+                    a.as_str(),
+                    "count" | "for_each" | "depends_on" | "provider" | "lifecycle"
+                ) =>
             {
                 if let Some(attr) = block.body.attr(a) {
-                    // the referenced resource's own references are not this one's
-                    self.push_frame();
-                    let v = self.eval(&attr.expr, &mut rscope);
-                    self.pop_frame();
-                    let v = v.unwrap_or_else(|e| unknown(format!("could not evaluate: {e}"), attr.expr.span));
-                    return self.apply_ops(v, &rest[1..], scope);
+                    let key = format!(
+                        "{}|{ty}.{name}|{}|{}|{a}",
+                        scope.inst,
+                        rscope
+                            .count
+                            .as_ref()
+                            .map(|c| c.value.to_string())
+                            .unwrap_or_default(),
+                        rscope
+                            .each
+                            .as_ref()
+                            .map(|e| e.0.value.to_string())
+                            .unwrap_or_default(),
+                    );
+                    let cached = self.attr_cache.borrow().get(&key).cloned();
+                    let v = match cached {
+                        Some(v) => v,
+                        None => {
+                            // the referenced resource's own references are not this one's
+                            self.push_frame();
+                            let v = self.eval(&attr.expr, &mut rscope);
+                            self.pop_frame();
+                            let v = Rc::new(v.unwrap_or_else(|e| {
+                                unknown(format!("could not evaluate: {e}"), attr.expr.span)
+                            }));
+                            self.attr_cache.borrow_mut().insert(key, v.clone());
+                            v
+                        }
+                    };
+                    return self.apply_ops_ref(&v, &rest[1..], scope);
                 }
                 self.eval_indexes(rest, scope);
-                Ok(unknown(format!("{ty}.{name}.{a} is known only after apply"), span))
+                Ok(unknown(
+                    format!("{ty}.{name}.{a} is known only after apply"),
+                    span,
+                ))
             }
             _ => {
                 self.eval_indexes(rest, scope);
-                Ok(unknown(format!("{ty}.{name} is known only after apply"), span))
+                Ok(unknown(
+                    format!("{ty}.{name} is known only after apply"),
+                    span,
+                ))
             }
         }
     }
@@ -764,9 +911,20 @@ pub fn load(input: &super::Input, diags: &mut Vec<Diagnostic>, repo_root: &Path)
             by_dir.entry(dir).or_default().push(f);
         }
     }
+    // parse the scanned files in parallel; module directories outside the scan are few
+    let mut parsed: HashMap<FileId, (Body, Vec<Diagnostic>)> = {
+        use rayon::prelude::*;
+        let ids: Vec<FileId> = by_dir.values().flatten().copied().collect();
+        ids.par_iter()
+            .map(|&f| {
+                let file = input.sources.get(f);
+                (f, super::parse_file(f, &file.path, &file.text))
+            })
+            .collect()
+    };
     let mut defs: Vec<ModuleDef> = Vec::new();
     for (dir, files) in by_dir {
-        let mut d = build_def(input, dir, &files, diags);
+        let mut d = build_def(input, dir, &files, diags, &mut parsed);
         d.in_scan = true;
         defs.push(d);
     }
@@ -784,7 +942,10 @@ pub fn load(input: &super::Input, diags: &mut Vec<Diagnostic>, repo_root: &Path)
             if let Ok(text) = std::fs::read_to_string(&mj) {
                 let fetched = read_modules_json(&defs[i].dir, &text);
                 for dir in fetched.values() {
-                    targets.push((dir.clone(), Span::file_start(defs[i].files.first().copied().unwrap_or_default())));
+                    targets.push((
+                        dir.clone(),
+                        Span::file_start(defs[i].files.first().copied().unwrap_or_default()),
+                    ));
                 }
                 defs[i].fetched = fetched;
             }
@@ -798,20 +959,26 @@ pub fn load(input: &super::Input, diags: &mut Vec<Diagnostic>, repo_root: &Path)
                 continue;
             }
             if defs.len() >= MAX_MODULES {
-                diags.push(Diagnostic::warning(span, "too many module directories: module not loaded"));
+                diags.push(Diagnostic::warning(
+                    span,
+                    "too many module directories: module not loaded",
+                ));
                 continue;
             }
             if !dir.starts_with(repo_root) && !is_fetched_dir(&dir) {
                 diags.push(Diagnostic::warning(
                     span,
-                    format!("module source leads outside the repository ({})", dir.display()),
+                    format!(
+                        "module source leads outside the repository ({})",
+                        dir.display()
+                    ),
                 ));
             }
             let files = read_dir_files(input, &dir);
             if files.is_empty() {
                 continue;
             }
-            let mut d = build_def(input, dir, &files, diags);
+            let mut d = build_def(input, dir, &files, diags, &mut parsed);
             d.called = true;
             defs.push(d);
         }
@@ -830,14 +997,17 @@ fn is_fetched_dir(p: &Path) -> bool {
     p.components().any(|c| c.as_os_str() == ".terraform")
 }
 
-fn read_modules_json(dir: &Path, text: &str) -> HashMap<String, PathBuf> {
-    let mut out = HashMap::new();
+fn read_modules_json(dir: &Path, text: &str) -> BTreeMap<String, PathBuf> {
+    let mut out = BTreeMap::new();
     let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
         return out;
     };
     if let Some(mods) = v.get("Modules").and_then(|m| m.as_array()) {
         for m in mods {
-            let (Some(k), Some(d)) = (m.get("Key").and_then(|x| x.as_str()), m.get("Dir").and_then(|x| x.as_str())) else {
+            let (Some(k), Some(d)) = (
+                m.get("Key").and_then(|x| x.as_str()),
+                m.get("Dir").and_then(|x| x.as_str()),
+            ) else {
                 continue;
             };
             if k.is_empty() {
@@ -870,7 +1040,9 @@ fn read_dir_files(input: &super::Input, dir: &Path) -> Vec<FileId> {
             out.push(id);
             continue;
         }
-        let Ok(text) = std::fs::read_to_string(&p) else { continue };
+        let Ok(text) = std::fs::read_to_string(&p) else {
+            continue;
+        };
         let rel = match p.strip_prefix(input.root) {
             Ok(r) => r.to_string_lossy().replace('\\', "/"),
             Err(_) => p.to_string_lossy().replace('\\', "/"),
@@ -880,7 +1052,13 @@ fn read_dir_files(input: &super::Input, dir: &Path) -> Vec<FileId> {
     out
 }
 
-fn build_def(input: &super::Input, dir: PathBuf, files: &[FileId], diags: &mut Vec<Diagnostic>) -> ModuleDef {
+fn build_def(
+    input: &super::Input,
+    dir: PathBuf,
+    files: &[FileId],
+    diags: &mut Vec<Diagnostic>,
+    parsed: &mut HashMap<FileId, (Body, Vec<Diagnostic>)>,
+) -> ModuleDef {
     let mut d = ModuleDef {
         dir,
         files: files.to_vec(),
@@ -891,7 +1069,9 @@ fn build_def(input: &super::Input, dir: PathBuf, files: &[FileId], diags: &mut V
     sorted.sort_by_key(|f| input.sources.get(*f).path.clone());
     for f in sorted {
         let file = input.sources.get(f);
-        let (body, mut ds) = super::parse_file(f, &file.path, &file.text);
+        let (body, mut ds) = parsed
+            .remove(&f)
+            .unwrap_or_else(|| super::parse_file(f, &file.path, &file.text));
         diags.append(&mut ds);
         if is_override(&file.path) {
             overrides.push(body);

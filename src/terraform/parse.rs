@@ -219,7 +219,12 @@ pub fn parse_hcl(file: FileId, text: &str) -> (Body, Vec<Diagnostic>) {
         Err(e) => {
             let off = e.location().offset().min(text.len());
             let end = next_char_end(text, off);
-            let msg = e.message().lines().next().unwrap_or("invalid syntax").trim();
+            let msg = e
+                .message()
+                .lines()
+                .next()
+                .unwrap_or("invalid syntax")
+                .trim();
             let diag = Diagnostic::error(
                 Span::new(file, off, end),
                 format!("HCL syntax error: {msg}"),
@@ -320,7 +325,10 @@ impl Lower {
     fn expr(&mut self, e: &HExpr) -> Expr {
         let span = self.span(e.span());
         if self.depth >= MAX_EXPR_DEPTH {
-            return Expr::new(ExprKind::Invalid("expression nested too deeply".into()), span);
+            return Expr::new(
+                ExprKind::Invalid("expression nested too deeply".into()),
+                span,
+            );
         }
         self.depth += 1;
         let kind = self.expr_kind(e);
@@ -345,10 +353,9 @@ impl Lower {
                 let mut items = Vec::with_capacity(o.len());
                 for (k, v) in o.iter() {
                     let key = match k {
-                        ObjectKey::Ident(id) => Expr::new(
-                            ExprKind::Str(id.as_str().to_string()),
-                            self.span(id.span()),
-                        ),
+                        ObjectKey::Ident(id) => {
+                            Expr::new(ExprKind::Str(id.as_str().to_string()), self.span(id.span()))
+                        }
                         ObjectKey::Expression(x) => {
                             // `{ (local.k) = 1 }` and `{ "k" = 1 }` are expressions; a bare
                             // variable name as key is a literal string, as in Terraform

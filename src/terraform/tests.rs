@@ -12,10 +12,19 @@ struct Run {
 
 impl Run {
     fn res(&self, addr: &str) -> &Resource {
-        self.out.resources.iter().find(|r| r.address == addr).unwrap_or_else(|| {
-            let all: Vec<&str> = self.out.resources.iter().map(|r| r.address.as_str()).collect();
-            panic!("no resource {addr}; have {all:?}")
-        })
+        self.out
+            .resources
+            .iter()
+            .find(|r| r.address == addr)
+            .unwrap_or_else(|| {
+                let all: Vec<&str> = self
+                    .out
+                    .resources
+                    .iter()
+                    .map(|r| r.address.as_str())
+                    .collect();
+                panic!("no resource {addr}; have {all:?}")
+            })
     }
 
     fn text(&self, span: Span) -> String {
@@ -27,7 +36,10 @@ impl Run {
     }
 
     fn has_diag(&self, needle: &str) -> bool {
-        self.out.diagnostics.iter().any(|d| d.message.contains(needle))
+        self.out
+            .diagnostics
+            .iter()
+            .any(|d| d.message.contains(needle))
     }
 }
 
@@ -49,7 +61,10 @@ fn run_with(files: &[(&str, &str)], vars: &[(&str, &str)], assume: Option<&str>)
             files: ids,
             root: dir.path(),
             var_files: Vec::new(),
-            vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             assume_azurerm: assume.map(str::to_string),
         };
         evaluate(&input)
@@ -88,7 +103,10 @@ resource "azurerm_x" "r" {
     let r = run_with(
         &[
             ("main.tf", main),
-            ("terraform.tfvars", "b = \"tfvars\"\nc = \"tfvars\"\nd = \"tfvars\"\nzz = 1\n"),
+            (
+                "terraform.tfvars",
+                "b = \"tfvars\"\nc = \"tfvars\"\nd = \"tfvars\"\nzz = 1\n",
+            ),
             ("x.auto.tfvars", "c = \"auto\"\nd = \"auto\"\n"),
         ],
         &[("d", "cli"), ("n", "42")],
@@ -169,7 +187,11 @@ resource "azurerm_x" "z" {
     assert!(a.body.get("for_each").is_none());
     r.res("azurerm_storage_account.a[\"data\"]");
     assert_eq!(r.res("azurerm_x.c[1]").name.as_deref(), Some("c1"));
-    assert!(!r.out.resources.iter().any(|x| x.address.starts_with("azurerm_x.z")));
+    assert!(!r
+        .out
+        .resources
+        .iter()
+        .any(|x| x.address.starts_with("azurerm_x.z")));
 }
 
 #[test]
@@ -291,7 +313,11 @@ output "vnet_name" { value = azurerm_virtual_network.v.name }
         .any(|l| l.target == "module.net.azurerm_virtual_network.v" && l.path == "vnet"));
     assert_eq!(r.res("azurerm_x.uses").name.as_deref(), Some("vnet1"));
     // the called directory is not evaluated again as a root of its own
-    assert!(!r.out.resources.iter().any(|x| x.address == "azurerm_virtual_network.v"));
+    assert!(!r
+        .out
+        .resources
+        .iter()
+        .any(|x| x.address == "azurerm_virtual_network.v"));
 }
 
 #[test]
@@ -310,12 +336,22 @@ resource "azurerm_x" "r" { name = module.naming.storage_account.name_unique }
 "#;
     let m = "variable \"n\" {}\nresource \"azurerm_x\" \"r\" { name = var.n }\nmodule \"again\" { source = \"../m\" }\n";
     let r = run(&[("main.tf", root), ("m/main.tf", m)]);
-    assert_eq!(r.res("module.m[\"x\"].azurerm_x.r").name.as_deref(), Some("x"));
-    assert_eq!(r.res("module.m[\"y\"].azurerm_x.r").name.as_deref(), Some("y"));
+    assert_eq!(
+        r.res("module.m[\"x\"].azurerm_x.r").name.as_deref(),
+        Some("x")
+    );
+    assert_eq!(
+        r.res("module.m[\"y\"].azurerm_x.r").name.as_deref(),
+        Some("y")
+    );
     assert!(r.res("azurerm_x.r").body.get("name").unwrap().is_unknown());
     assert!(r.has_diag("module naming from registry source 'Azure/naming/azurerm' not fetched"));
     assert!(r.has_diag("cycle"));
-    assert!(r.out.diagnostics.iter().all(|d| d.severity == DiagSeverity::Warning));
+    assert!(r
+        .out
+        .diagnostics
+        .iter()
+        .all(|d| d.severity == DiagSeverity::Warning));
 }
 
 #[test]
@@ -337,12 +373,30 @@ locals { sa = azurerm_storage_account.logs.id }
     let r = run(&[("main.tf", main)]);
     let d = r.res("azurerm_monitor_diagnostic_setting.d");
     let has = |kind: EdgeKind, path: &str, target: &str| {
-        d.links.iter().any(|l| l.kind == kind && l.path == path && l.target == target)
+        d.links
+            .iter()
+            .any(|l| l.kind == kind && l.path == path && l.target == target)
     };
-    assert!(has(EdgeKind::Scope, "target_resource_id", "azurerm_storage_account.logs"));
-    assert!(has(EdgeKind::Reference, "storage_account_id", "azurerm_storage_account.logs"));
-    assert!(has(EdgeKind::DependsOn, "depends_on", "azurerm_storage_account.logs"));
-    assert!(has(EdgeKind::Reference, "network_rules.subnet_ids", "azurerm_subnet.s"));
+    assert!(has(
+        EdgeKind::Scope,
+        "target_resource_id",
+        "azurerm_storage_account.logs"
+    ));
+    assert!(has(
+        EdgeKind::Reference,
+        "storage_account_id",
+        "azurerm_storage_account.logs"
+    ));
+    assert!(has(
+        EdgeKind::DependsOn,
+        "depends_on",
+        "azurerm_storage_account.logs"
+    ));
+    assert!(has(
+        EdgeKind::Reference,
+        "network_rules.subnet_ids",
+        "azurerm_subnet.s"
+    ));
     assert!(d.body.get("target_resource_id").unwrap().is_unknown());
 }
 
@@ -389,15 +443,31 @@ resource "azapi_update_resource" "u" {
     assert_eq!(v2.api_version.as_deref(), Some("2023-01-01"));
     assert_eq!(s(v2.body.get("kind")), Some("StorageV2"));
     let props = v2.body.get("properties").unwrap();
-    assert_eq!(props.get("supportsHttpsTrafficOnly").unwrap().value, Value::Bool(false));
-    assert_eq!(r.text(props.get("minimumTlsVersion").unwrap().span), "\"TLS1_0\"");
+    assert_eq!(
+        props.get("supportsHttpsTrafficOnly").unwrap().value,
+        Value::Bool(false)
+    );
+    assert_eq!(
+        r.text(props.get("minimumTlsVersion").unwrap().span),
+        "\"TLS1_0\""
+    );
     let ident = v2.body.get("identity").unwrap();
-    assert!(ident.get("userAssignedIdentities").unwrap().get("/id/1").is_some());
+    assert!(ident
+        .get("userAssignedIdentities")
+        .unwrap()
+        .get("/id/1")
+        .is_some());
     let v1 = r.res("azapi_resource.v1");
     assert_eq!(v1.type_name, "Microsoft.KeyVault/vaults");
     let p = v1.body.get("properties").unwrap();
-    assert_eq!(p.get("enablePurgeProtection").unwrap().value, Value::Bool(false));
-    assert_eq!(r.text(p.get("enablePurgeProtection").unwrap().span), "false");
+    assert_eq!(
+        p.get("enablePurgeProtection").unwrap().value,
+        Value::Bool(false)
+    );
+    assert_eq!(
+        r.text(p.get("enablePurgeProtection").unwrap().span),
+        "false"
+    );
     let u = r.res("azapi_update_resource.u");
     assert_eq!(u.dialect, Dialect::Arm);
     assert!(u
@@ -411,21 +481,43 @@ fn provider_version_detection() {
     let v3 = "terraform {\n required_providers {\n azurerm = { source = \"hashicorp/azurerm\", version = \"~> 3.117\" }\n }\n}\nresource \"azurerm_x\" \"r\" {}\n";
     let v4 = "terraform {\n required_providers {\n azurerm = { source = \"hashicorp/azurerm\", version = \">= 4.0, < 5.0\" }\n }\n}\nresource \"azurerm_x\" \"r\" {}\n";
     let none = "resource \"azurerm_x\" \"r\" {}\n";
-    assert_eq!(run(&[("main.tf", v3)]).res("azurerm_x.r").api_version.as_deref(), Some("3.117.0"));
-    assert_eq!(run(&[("main.tf", v4)]).res("azurerm_x.r").api_version.as_deref(), Some("4.0.0"));
-    assert_eq!(run(&[("main.tf", none)]).res("azurerm_x.r").api_version, None);
     assert_eq!(
-        run_with(&[("main.tf", none)], &[], Some("4.10.0")).res("azurerm_x.r").api_version.as_deref(),
+        run(&[("main.tf", v3)])
+            .res("azurerm_x.r")
+            .api_version
+            .as_deref(),
+        Some("3.117.0")
+    );
+    assert_eq!(
+        run(&[("main.tf", v4)])
+            .res("azurerm_x.r")
+            .api_version
+            .as_deref(),
+        Some("4.0.0")
+    );
+    assert_eq!(
+        run(&[("main.tf", none)]).res("azurerm_x.r").api_version,
+        None
+    );
+    assert_eq!(
+        run_with(&[("main.tf", none)], &[], Some("4.10.0"))
+            .res("azurerm_x.r")
+            .api_version
+            .as_deref(),
         Some("4.10.0")
     );
-    let lock = "provider \"registry.terraform.io/hashicorp/azurerm\" {\n version = \"3.117.1\"\n}\n";
+    let lock =
+        "provider \"registry.terraform.io/hashicorp/azurerm\" {\n version = \"3.117.1\"\n}\n";
     let r = run(&[("main.tf", v3), (".terraform.lock.hcl", lock)]);
     assert_eq!(r.res("azurerm_x.r").api_version.as_deref(), Some("3.117.1"));
 }
 
 #[test]
 fn huge_count_is_capped() {
-    let r = run(&[("main.tf", "resource \"azurerm_x\" \"r\" {\n count = 10000000\n name = \"x${count.index}\"\n}\n")]);
+    let r = run(&[(
+        "main.tf",
+        "resource \"azurerm_x\" \"r\" {\n count = 10000000\n name = \"x${count.index}\"\n}\n",
+    )]);
     assert_eq!(r.out.resources.len(), expand::MAX_INSTANCES);
     assert!(r.has_diag("capped"));
 }
@@ -434,11 +526,19 @@ fn huge_count_is_capped() {
 fn exponential_doubling_is_bounded() {
     let mut text = String::from("locals {\n  l0 = [\"x\"]\n");
     for i in 1..=64 {
-        text.push_str(&format!("  l{i} = concat(local.l{}, local.l{})\n", i - 1, i - 1));
+        text.push_str(&format!(
+            "  l{i} = concat(local.l{}, local.l{})\n",
+            i - 1,
+            i - 1
+        ));
     }
     text.push_str("  s0 = \"ab\"\n");
     for i in 1..=64 {
-        text.push_str(&format!("  s{i} = \"${{local.s{}}}${{local.s{}}}\"\n", i - 1, i - 1));
+        text.push_str(&format!(
+            "  s{i} = \"${{local.s{}}}${{local.s{}}}\"\n",
+            i - 1,
+            i - 1
+        ));
     }
     text.push_str("}\nresource \"azurerm_x\" \"r\" {\n  a = local.l64\n  b = local.s64\n}\n");
     let r = run(&[("main.tf", &text)]);
@@ -450,8 +550,16 @@ fn exponential_doubling_is_bounded() {
 
 #[test]
 fn syntax_error_is_reported() {
-    let r = run(&[("main.tf", "resource \"azurerm_x\" \"r\" {\n  name = \n}\n"), ("ok.tf", "resource \"azurerm_x\" \"ok\" {}\n")]);
-    let d = r.out.diagnostics.iter().find(|d| d.severity == DiagSeverity::Error).expect("an error");
+    let r = run(&[
+        ("main.tf", "resource \"azurerm_x\" \"r\" {\n  name = \n}\n"),
+        ("ok.tf", "resource \"azurerm_x\" \"ok\" {}\n"),
+    ]);
+    let d = r
+        .out
+        .diagnostics
+        .iter()
+        .find(|d| d.severity == DiagSeverity::Error)
+        .expect("an error");
     assert_eq!(r.file_of(d.span), "main.tf");
     let lc = r.sources.get(d.span.file).line_col(d.span.start);
     assert!(lc.line >= 2, "{lc:?}");
@@ -509,12 +617,31 @@ resource "azurerm_x" "r" {
     let r = run(&[("main.tf", main)]);
     let b = &r.res("azurerm_x.r").body;
     let strs = |n: &Node| -> Vec<String> {
-        n.as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect()
+        n.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_string())
+            .collect()
     };
     assert_eq!(strs(b.get("upper").unwrap()), vec!["A", "C"]);
-    assert_eq!(b.get("byname").unwrap().get("c").unwrap().value, Value::Int(1));
-    assert_eq!(b.get("groups").unwrap().get("x").unwrap().as_array().unwrap().len(), 2);
-    assert_eq!(b.get("ids").unwrap().as_array().unwrap()[1].value, Value::Int(2));
+    assert_eq!(
+        b.get("byname").unwrap().get("c").unwrap().value,
+        Value::Int(1)
+    );
+    assert_eq!(
+        b.get("groups")
+            .unwrap()
+            .get("x")
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        b.get("ids").unwrap().as_array().unwrap()[1].value,
+        Value::Int(2)
+    );
     assert_eq!(s(b.get("tpl")), Some("P-abc"));
     assert_eq!(s(b.get("doc")), Some("hello\n  prod\n"));
     assert_eq!(s(b.get("cond")), Some("same"));
@@ -524,7 +651,10 @@ resource "azurerm_x" "r" {
     assert_eq!(b.get("num").unwrap().value, Value::Float(5.5));
     assert_eq!(s(b.get("sub")), Some("10.0.1.0/24"));
     assert_eq!(b.get("js").unwrap().value, Value::Int(2));
-    assert_eq!(b.get("merged").unwrap().get("a").unwrap().value, Value::Int(3));
+    assert_eq!(
+        b.get("merged").unwrap().get("a").unwrap().value,
+        Value::Int(3)
+    );
     assert_eq!(b.get("fl").unwrap().as_array().unwrap().len(), 3);
     assert_eq!(s(b.get("fmt")), Some("x-5"));
     assert!(b.get("unk").unwrap().is_unknown());
@@ -545,10 +675,17 @@ fn tf_json_and_override() {
 }"#;
     let main = "resource \"azurerm_x\" \"o\" {\n  a = 1\n  b = 2\n}\n";
     let over = "resource \"azurerm_x\" \"o\" {\n  b = 3\n}\n";
-    let r = run(&[("main.tf.json", json), ("other.tf", main), ("override.tf", over)]);
+    let r = run(&[
+        ("main.tf.json", json),
+        ("other.tf", main),
+        ("override.tf", over),
+    ]);
     let j = r.res("azurerm_storage_account.j");
     assert_eq!(j.name.as_deref(), Some("fromjson"));
-    assert_eq!(r.text(j.body.get("min_tls_version").unwrap().span), "\"TLS1_0\"");
+    assert_eq!(
+        r.text(j.body.get("min_tls_version").unwrap().span),
+        "\"TLS1_0\""
+    );
     let nr = j.body.get("network_rules").unwrap().as_array().unwrap();
     assert_eq!(s(nr[0].get("default_action")), Some("Allow"));
     assert_eq!(s(j.body.get("tags").unwrap().get("env")), Some("x"));
@@ -559,9 +696,16 @@ fn tf_json_and_override() {
 
 #[test]
 fn hostile_inputs_do_not_hang_or_crash() {
-    let deep = format!("locals {{ a = {}1{} }}\n", "[".repeat(100_000), "]".repeat(100_000));
+    let deep = format!(
+        "locals {{ a = {}1{} }}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
     let chain = format!("locals {{ a = {}1 }}\n", "1 + ".repeat(20_000));
-    let neg = format!("locals {{ a = {}1 }}\nresource \"azurerm_x\" \"r\" {{ a = local.a }}\n", "- ".repeat(5_000));
+    let neg = format!(
+        "locals {{ a = {}1 }}\nresource \"azurerm_x\" \"r\" {{ a = local.a }}\n",
+        "- ".repeat(5_000)
+    );
     for text in [deep, chain, neg] {
         let r = run(&[("main.tf", &text)]);
         let _ = r.out.resources.len();

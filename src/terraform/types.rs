@@ -64,9 +64,13 @@ pub fn parse_type(ev: &Eval, e: &Expr, scope: &mut Scope) -> Ty {
                     Some(ExprKind::Object(items)) => {
                         let mut attrs = Vec::new();
                         for (k, v) in items {
-                            let ExprKind::Str(name) = &k.kind else { continue };
+                            let ExprKind::Str(name) = &k.kind else {
+                                continue;
+                            };
                             let (ty, optional, default) = match &v.kind {
-                                ExprKind::Call { name: f, args: oa, .. } if f == "optional" => {
+                                ExprKind::Call {
+                                    name: f, args: oa, ..
+                                } if f == "optional" => {
                                     let ty = oa
                                         .first()
                                         .map(|a| parse_type(ev, a, scope))
@@ -118,7 +122,9 @@ pub fn convert(n: Node, ty: &Ty) -> Result<Node, String> {
             _ => Err(format!("'{s}' is not a bool")),
         },
         (Value::Array(_), Ty::List(el) | Ty::Set(el)) => {
-            let Value::Array(items) = n.value else { unreachable!() };
+            let Value::Array(items) = n.value else {
+                unreachable!()
+            };
             let mut out = Vec::with_capacity(items.len());
             for x in items {
                 out.push(convert(x, el)?);
@@ -126,7 +132,9 @@ pub fn convert(n: Node, ty: &Ty) -> Result<Node, String> {
             Ok(Node::new(Value::Array(out), span))
         }
         (Value::Array(_), Ty::Tuple(tys)) => {
-            let Value::Array(items) = n.value else { unreachable!() };
+            let Value::Array(items) = n.value else {
+                unreachable!()
+            };
             if items.len() != tys.len() {
                 return Err(format!("expected a tuple of {} elements", tys.len()));
             }
@@ -137,7 +145,9 @@ pub fn convert(n: Node, ty: &Ty) -> Result<Node, String> {
             Ok(Node::new(Value::Array(out), span))
         }
         (Value::Object(_), Ty::Map(el)) => {
-            let Value::Object(items) = n.value else { unreachable!() };
+            let Value::Object(items) = n.value else {
+                unreachable!()
+            };
             let mut out = Vec::with_capacity(items.len());
             for (k, x) in items {
                 out.push((k, convert(x, el)?));
@@ -145,7 +155,9 @@ pub fn convert(n: Node, ty: &Ty) -> Result<Node, String> {
             Ok(Node::new(Value::Object(out), span))
         }
         (Value::Object(_), Ty::Object(attrs)) => {
-            let Value::Object(mut items) = n.value else { unreachable!() };
+            let Value::Object(mut items) = n.value else {
+                unreachable!()
+            };
             let mut out = Vec::with_capacity(attrs.len());
             for a in attrs {
                 let given = items

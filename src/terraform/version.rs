@@ -61,7 +61,9 @@ pub fn lowest_allowed(constraint: &str) -> Option<String> {
         } else {
             ("=", p)
         };
-        let Some(mut v) = parse_ver(rest) else { continue };
+        let Some(mut v) = parse_ver(rest) else {
+            continue;
+        };
         let lower = match op {
             "~>" | ">=" | "=" => v,
             ">" => {
@@ -70,7 +72,7 @@ pub fn lowest_allowed(constraint: &str) -> Option<String> {
             }
             _ => continue,
         };
-        if best.is_none_or(|b| lower > b) {
+        if best.map_or(true, |b| lower > b) {
             best = Some(lower);
         }
     }
@@ -112,8 +114,14 @@ mod tests {
         assert_eq!(lowest_allowed(">= 4.0, < 5.0").as_deref(), Some("4.0.0"));
         assert_eq!(lowest_allowed("3.71.0").as_deref(), Some("3.71.0"));
         assert_eq!(lowest_allowed("< 4.0"), None);
-        assert_eq!(lowest_allowed(">= 3.0, >= 3.116").as_deref(), Some("3.116.0"));
-        assert_eq!(max_version(Some("3.100.0".into()), Some("4.0.0".into())).as_deref(), Some("4.0.0"));
+        assert_eq!(
+            lowest_allowed(">= 3.0, >= 3.116").as_deref(),
+            Some("3.116.0")
+        );
+        assert_eq!(
+            max_version(Some("3.100.0".into()), Some("4.0.0".into())).as_deref(),
+            Some("4.0.0")
+        );
     }
 
     #[test]

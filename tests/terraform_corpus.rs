@@ -203,3 +203,55 @@ fn dump() {
         println!("{:?} {}:{}: {}", d.severity, f.rel_path, lc.line, d.message);
     }
 }
+
+/// Truncated and mangled corpus files: diagnostics at worst, never a panic or a hang.
+#[test]
+fn mangled_files_never_crash() {
+    let corpus = shared().join("corpus");
+    let mut paths = Vec::new();
+    walk(&corpus.join("tf-avm-aks"), &mut paths);
+    walk(&corpus.join("tf-avm-storageaccount"), &mut paths);
+    if paths.is_empty() {
+        return;
+    }
+    let start = Instant::now();
+    for (i, p) in paths.iter().enumerate().step_by(3) {
+        let text = std::fs::read_to_string(p).unwrap_or_default();
+        for cut in 1..6 {
+            let mut at = text.len() * cut / 6;
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            let mangled = if i % 2 == 0 {
+                text[..at].to_string()
+            } else {
+                format!(
+                    "{}{}",
+                    &text[..at],
+                    &text[(at + 7).min(text.len())..].replacen('}', "", 1)
+                )
+            };
+            let sources = SourceMap::default();
+            let id = sources.add(p.with_file_name("main.tf"), "main.tf".into(), mangled);
+            let out = evaluate(&Input {
+                sources: &sources,
+                files: vec![id],
+                root: p.parent().unwrap_or(Path::new(".")),
+                var_files: Vec::new(),
+                vars: Vec::new(),
+                assume_azurerm: None,
+            });
+            assert!(
+                !out.diagnostics
+                    .iter()
+                    .any(|d| d.message.contains("internal error")),
+                "panic on {} cut {cut}",
+                p.display()
+            );
+        }
+    }
+    println!(
+        "mangled files evaluated in {:.1} ms",
+        start.elapsed().as_secs_f64() * 1000.0
+    );
+}

@@ -254,8 +254,10 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
         "parseint" => {
             let t = s(arg(a, 0)?)?;
             let base = int(arg(a, 1)?)?;
-            if !(2..=62).contains(&base) {
-                return Err(Flow::Error("base must be between 2 and 62".into()));
+            if !(2..=36).contains(&base) {
+                return Err(Flow::Unknown(format!(
+                    "parseint in base {base} is not evaluated"
+                )));
             }
             i64::from_str_radix(&t, base as u32)
                 .map(|v| nv(Value::Int(v)))
@@ -400,7 +402,7 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             let end = if n < 0 {
                 chars.len()
             } else {
-                (off + n as usize).min(chars.len())
+                off.saturating_add(n as usize).min(chars.len())
             };
             Ok(nv(Value::String(chars[off..end.max(off)].iter().collect())))
         }
@@ -958,18 +960,17 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
                 ));
             }
             let shift = bits - np as u32;
-            let sub = addr | ((netnum as u128) << shift);
+            let sub = addr | (netnum as u128).checked_shl(shift).unwrap_or(0);
             Ok(nv(Value::String(format!("{}/{}", fmt_ip(sub, bits), np))))
         }
         "cidrsubnets" => {
             let (addr, bits, pfx) = parse_cidr(&s(arg(a, 0)?)?)?;
             let mut cur: u128 = addr;
-            let end: u128 = addr
-                + if bits - pfx >= 128 {
-                    u128::MAX
-                } else {
-                    (1u128 << (bits - pfx)) - 1
-                };
+            let end: u128 = addr.saturating_add(if bits - pfx >= 128 {
+                u128::MAX
+            } else {
+                (1u128 << (bits - pfx)) - 1
+            });
             let mut out = Vec::new();
             for nb in &a[1..] {
                 let nb = int(nb)?;
@@ -978,12 +979,14 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
                     return Err(Flow::Error("invalid new bits".into()));
                 }
                 let size: u128 = 1u128 << (bits - np as u32);
-                cur = cur.div_ceil(size) * size;
-                if cur > end || cur + (size - 1) > end {
-                    return Err(Flow::Error("not enough address space".into()));
+                let no_room = || Flow::Error("not enough address space".into());
+                cur = cur.div_ceil(size).checked_mul(size).ok_or_else(no_room)?;
+                let last = cur.checked_add(size - 1).ok_or_else(no_room)?;
+                if cur > end || last > end {
+                    return Err(no_room());
                 }
                 out.push(nv(Value::String(format!("{}/{}", fmt_ip(cur, bits), np))));
-                cur += size;
+                cur = cur.checked_add(size).ok_or_else(no_room)?;
             }
             Ok(nv(Value::Array(out)))
         }
@@ -1245,7 +1248,7 @@ fn format(f: &str, args: &[Node]) -> Result<String, Flow> {
                 p.push(d);
                 chars.next();
             }
-            prec = Some(p.parse().unwrap_or(0));
+            prec = Some(p.parse::<usize>().unwrap_or(0).min(1000));
         }
         let verb = chars
             .next()

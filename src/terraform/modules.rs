@@ -16,6 +16,8 @@ use std::rc::Rc;
 const MAX_MODULE_DEPTH: usize = 24;
 /// Directories loaded in one scan (local module sources may lead outside the scan).
 const MAX_MODULES: usize = 4000;
+/// Module instances in one scan (nested `for_each` multiplies).
+const MAX_INSTANCES_TOTAL: usize = 20_000;
 
 /// One module: the `.tf`/`.tf.json` files of a directory, overrides merged.
 #[derive(Default)]
@@ -414,6 +416,19 @@ impl Eval<'_> {
             self.defs[target_def].azurerm_min.clone(),
         );
         let path_module = relative_path(&self.defs[inst.root_def].dir, &self.defs[target_def].dir);
+        let full = || {
+            let full = self.insts.borrow().len() >= MAX_INSTANCES_TOTAL;
+            if full {
+                self.diag(Diagnostic::warning(
+                    call.header,
+                    format!("more than {MAX_INSTANCES_TOTAL} module instances: the rest are not evaluated"),
+                ));
+            }
+            full
+        };
+        if full() {
+            return Child::Unresolved(format!("module {name} not evaluated (instance cap)"));
+        }
         let make = |key: Option<(String, super::expand::Key)>, scope: &mut Scope| -> usize {
             let addr = match &key {
                 Some((_, k)) => format!("{}module.{name}{}.", inst.addr, k.suffix()),
@@ -466,6 +481,9 @@ impl Eval<'_> {
             super::expand::Expansion::Counted(n) => {
                 let mut out = Vec::new();
                 for i in 0..n {
+                    if full() {
+                        break;
+                    }
                     let mut s = scope.clone();
                     s.count = Some(Node::new(Value::Int(i as i64), call.header));
                     out.push(make(
@@ -478,6 +496,9 @@ impl Eval<'_> {
             super::expand::Expansion::Keyed(items) => {
                 let mut out = Vec::new();
                 for (k, v) in items {
+                    if full() {
+                        break;
+                    }
                     let mut s = scope.clone();
                     s.each = Some((Node::new(Value::String(k.clone()), v.span), v));
                     out.push((

@@ -217,7 +217,10 @@ pub fn parse_hcl(file: FileId, text: &str) -> (Body, Vec<Diagnostic>) {
             (cx.body(&body), Vec::new())
         }
         Err(e) => {
-            let off = e.location().offset().min(text.len());
+            let mut off = e.location().offset().min(text.len());
+            while !text.is_char_boundary(off) {
+                off -= 1;
+            }
             let end = next_char_end(text, off);
             let msg = e
                 .message()

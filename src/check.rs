@@ -23,6 +23,8 @@ pub struct Finding {
     /// The property path at fault (`properties.minimumTlsVersion`), empty for a missing
     /// connected resource.
     pub path: String,
+    /// The offending value as written, or None when the property is not set.
+    pub found: Option<String>,
     pub message: String,
     /// Stable across edits elsewhere in the file: a hash of rule, file, resource address and
     /// property path — never of line numbers.
@@ -117,6 +119,7 @@ pub fn run(
                                 span: f.span,
                                 fingerprint: fingerprint(&rule.id, &file, &res.address, &f.path),
                                 message: message(rule, &f),
+                                found: f.found,
                                 path: f.path,
                             });
                         }

@@ -64,15 +64,10 @@ pub fn render(
             st.bold(&format!("[{}]", f.rule_id)),
             st.bold(&f.message)
         )?;
-        let label = if f.path.is_empty() {
-            String::new()
-        } else {
-            match result.sources.get(f.span.file).text.get(f.span.range()) {
-                Some(t) if t.len() < 80 && !t.contains('\n') && f.span.end > f.span.start => {
-                    format!("{} is set here", f.path)
-                }
-                _ => format!("{} is missing", f.path),
-            }
+        let label = match (&f.found, f.path.is_empty()) {
+            (_, true) => String::new(),
+            (Some(v), false) => format!("`{}` is {v} here", f.path),
+            (None, false) => format!("`{}` is not set", f.path),
         };
         snippet(result, f.span, &label, &st, out)?;
         let res = result.model.get(f.resource);

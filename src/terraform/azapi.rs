@@ -37,6 +37,7 @@ pub fn lower(ev: &Eval, block: &Block, scope: &mut Scope, links: &mut Vec<Link>)
             header: block.header,
             body: tf,
             call_chain: Vec::new(),
+            partial: false,
             links: Vec::new(),
         };
     };
@@ -128,6 +129,7 @@ pub fn lower(ev: &Eval, block: &Block, scope: &mut Scope, links: &mut Vec<Link>)
         header: block.header,
         body: Node::new(Value::Object(members), block.span),
         call_chain: Vec::new(),
+        partial: tf_type == "azapi_update_resource",
         links: Vec::new(),
     }
 }

@@ -29,6 +29,8 @@ pub struct Finding {
     /// Stable across edits elsewhere in the file: a hash of rule, file, resource address and
     /// property path — never of line numbers.
     pub fingerprint: String,
+    /// Set by triage when the finding is accepted (inline, exception, baseline).
+    pub suppression: Option<crate::triage::Suppression>,
 }
 
 /// What a rule concluded for a resource, for the per-control compliance view.
@@ -121,6 +123,7 @@ pub fn run(
                                 message: message(rule, &f),
                                 found: f.found,
                                 path: f.path,
+                                suppression: None,
                             });
                         }
                         (Outcome::Fail, None)

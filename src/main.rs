@@ -438,3 +438,8 @@ fn baseline_create(args: ScanArgs, file: PathBuf) -> Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+// Evaluation builds and drops many small value trees; glibc's malloc spent a third of the
+// scan time in allocation on the benchmark corpus (perf, bench/README.md). mimalloc halves it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -866,7 +866,55 @@ struct Parent {
     address: String,
 }
 
+impl Evaluator<'_> {
+    /// Evaluates a parameter or variable if needed, without copying its value out.
+    fn force(&mut self, is_param: bool, name: &str) -> Option<&Node> {
+        let key = name.to_ascii_lowercase();
+        let done = matches!(
+            (if is_param { &self.params } else { &self.vars }).get(&key),
+            Some(Slot::Done(_))
+        );
+        if !done {
+            // Evaluates and memoises (or reports a cycle / a missing name).
+            self.slot(is_param, &key, name).ok()?;
+        }
+        match (if is_param { &self.params } else { &self.vars }).get(&key) {
+            Some(Slot::Done(n)) => Some(n),
+            _ => None,
+        }
+    }
+}
+
 impl Scope for Evaluator<'_> {
+    fn call_path(
+        &mut self,
+        name: &str,
+        args: &[Value],
+        path: &[interp::PathStep],
+    ) -> Option<Value> {
+        let is_param = name.eq_ignore_ascii_case("parameters");
+        if is_param && self.fn_args.is_some() {
+            return None;
+        }
+        let [Value::String(arg)] = args else {
+            return None;
+        };
+        let mut node = self.force(is_param, arg)?;
+        for step in path {
+            match (&node.value, step) {
+                (Value::Unknown(u), _) => return Some(Value::Unknown(u.clone())),
+                (Value::Object(_), interp::PathStep::Member(m)) => node = node.get(m)?,
+                (Value::Array(items), interp::PathStep::Index(i)) => {
+                    node = items.get(usize::try_from(*i).ok()?)?
+                }
+                // Anything else (a missing member, a string index) takes the usual path,
+                // which reports the error.
+                _ => return None,
+            }
+        }
+        Some(node.value.clone())
+    }
+
     fn call(
         &mut self,
         namespace: Option<&str>,

@@ -121,7 +121,11 @@ pub fn run(
                                 span: f.span,
                                 fingerprint: fingerprint(&rule.id, &file, &res.address, &f.path),
                                 message: message(rule, &f),
-                                found: if rule.sensitive { f.found.map(|_| "(value hidden)".to_string()) } else { f.found },
+                                found: if rule.sensitive {
+                                    f.found.map(|_| "(value hidden)".to_string())
+                                } else {
+                                    f.found
+                                },
                                 path: f.path,
                                 suppression: None,
                             });

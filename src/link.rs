@@ -113,7 +113,14 @@ pub fn run(resources: Vec<Resource>) -> Model {
     // references, so record these here, as the ARM frontend does for its `*Id` properties.
     for (i, r) in resources.iter().enumerate() {
         if r.dialect == Dialect::Terraform {
-            unknown_ids(&r.body, "", ResourceId(i as u32), &r.links, &mut unresolved, 0);
+            unknown_ids(
+                &r.body,
+                "",
+                ResourceId(i as u32),
+                &r.links,
+                &mut unresolved,
+                0,
+            );
         }
     }
     let mut model = Model::new(resources, edges);
@@ -150,7 +157,11 @@ fn unknown_ids(
         }
         Value::Object(members) => {
             for (k, v) in members {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 unknown_ids(v, &p, from, links, out, depth + 1);
             }
         }

@@ -621,7 +621,15 @@ impl<'d> Evaluator<'d> {
             .and_then(|n| n.as_str().map(str::to_string));
         let mut type_name = raw_type.clone();
         if let Some(p) = parent {
-            if !raw_type.contains('/') {
+            // A nested extension resource (`providers/diagnosticSettings` named
+            // `Microsoft.Insights/x`) is relative to its parent although both contain `/`.
+            if raw_type.to_ascii_lowercase().starts_with("providers/") {
+                type_name = format!("{}/{}", p.type_name, raw_type);
+                name = match (&p.name, name) {
+                    (Some(pn), Some(n)) => Some(format!("{pn}/{n}")),
+                    _ => None,
+                };
+            } else if !raw_type.contains('/') {
                 type_name = format!("{}/{}", p.type_name, raw_type);
                 name = match (&p.name, name) {
                     (Some(pn), Some(n)) if !n.contains('/') => Some(format!("{pn}/{n}")),
@@ -729,6 +737,17 @@ impl<'d> Evaluator<'d> {
                     kind: EdgeKind::Parent,
                     path: String::new(),
                     target: format!("{}/{}", p.type_name, pn),
+                });
+            }
+        } else if let (None, Some((parent_type, _))) = (&name, type_name.rsplit_once('/')) {
+            // A top-level child whose name is not known: its parent cannot be named, but it
+            // has one, so "no child configures this" must stay unknown.
+            if parent_type.contains('/') && !type_name.to_ascii_lowercase().contains("/providers/")
+            {
+                links.push(Link {
+                    kind: EdgeKind::Parent,
+                    path: String::new(),
+                    target: String::new(),
                 });
             }
         } else if let (Some(n), Some((parent_type, _))) = (&name, type_name.rsplit_once('/')) {

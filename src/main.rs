@@ -132,6 +132,8 @@ enum FormatArg {
     Sarif,
     Markdown,
     Html,
+    Github,
+    Junit,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -397,6 +399,8 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         Some(FormatArg::Sarif) => Format::Sarif,
         Some(FormatArg::Markdown) => Format::Markdown,
         Some(FormatArg::Html) => Format::Html,
+        Some(FormatArg::Github) => Format::Github,
+        Some(FormatArg::Junit) => Format::Junit,
         Some(FormatArg::Text) | None => Format::Text,
     };
     let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();

@@ -4,8 +4,10 @@
 
 pub mod baseline;
 pub mod compliance;
+pub mod github;
 pub mod html;
 pub mod json;
+pub mod junit;
 pub mod markdown;
 pub mod sarif;
 pub mod text;
@@ -21,6 +23,8 @@ pub enum Format {
     Sarif,
     Markdown,
     Html,
+    Github,
+    Junit,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -60,6 +64,8 @@ pub fn render(
         Format::Sarif => sarif::render(result, out),
         Format::Markdown => markdown::render(result, opts, out),
         Format::Html => html::render(result, opts, out),
+        Format::Github => github::render(result, opts, out),
+        Format::Junit => junit::render(result, out),
     }
 }
 

@@ -80,6 +80,9 @@ struct ScanArgs {
     /// Frameworks whose rules run (default: the config's, else both). Repeatable.
     #[arg(long, value_enum)]
     framework: Vec<FrameworkArg>,
+    /// Report and gate only on findings in lines changed since this git ref (e.g. origin/main).
+    #[arg(long, value_name = "REF")]
+    changed_since: Option<String>,
     /// Findings whose fingerprints are in FILE are accepted: only new ones fail the gate.
     #[arg(long, value_name = "FILE")]
     baseline: Option<PathBuf>,
@@ -366,6 +369,16 @@ fn prepare(args: &ScanArgs) -> Result<Prepared> {
             config,
             baseline,
             today: None,
+            changed: match &args.changed_since {
+                Some(reference) => {
+                    let root = args
+                        .root
+                        .clone()
+                        .unwrap_or_else(|| basegate::discover::scan_root(&args.paths));
+                    Some(basegate::changes::since(&root, reference).map_err(anyhow::Error::msg)?)
+                }
+                None => None,
+            },
             enforced: {
                 use basegate::config::Framework;
                 let f = frameworks.as_deref().unwrap_or(&cfg.baseline.frameworks);

@@ -9,7 +9,9 @@ use std::io::Write;
 
 /// Escapes a command's message (GitHub's rules: `%`, CR, LF).
 fn data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// Escapes a command property (also `:` and `,`).
@@ -17,7 +19,11 @@ fn prop(s: &str) -> String {
     data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
-pub fn render(result: &ScanResult, opts: &RenderOptions, out: &mut dyn Write) -> std::io::Result<()> {
+pub fn render(
+    result: &ScanResult,
+    opts: &RenderOptions,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     for f in result.active() {
         let r = region(result, f.span);
         let level = match f.severity {
@@ -34,7 +40,12 @@ pub fn render(result: &ScanResult, opts: &RenderOptions, out: &mut dyn Write) ->
             r.end_line,
             r.col,
             r.end_col,
-            prop(&format!("{} {} ({})", f.rule_id, rule.title, f.severity.as_str())),
+            prop(&format!(
+                "{} {} ({})",
+                f.rule_id,
+                rule.title,
+                f.severity.as_str()
+            )),
             data(&format!(
                 "{}\nResource: {}\nSee: basegate explain {}",
                 f.message,

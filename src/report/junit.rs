@@ -39,11 +39,14 @@ pub fn render(result: &ScanResult, sink: &mut dyn Write) -> std::io::Result<()> 
         let findings: Vec<_> = result.findings.iter().filter(|f| f.rule == ri).collect();
         let failures = evals
             .iter()
-            .filter(|e| findings.iter().any(|f| f.resource == e.resource && f.suppression.is_none()))
+            .filter(|e| {
+                findings
+                    .iter()
+                    .any(|f| f.resource == e.resource && f.suppression.is_none())
+            })
             .count();
-        let skipped = evals.len()
-            - failures
-            - evals.iter().filter(|e| e.outcome == Outcome::Pass).count();
+        let skipped =
+            evals.len() - failures - evals.iter().filter(|e| e.outcome == Outcome::Pass).count();
         total_tests += evals.len();
         total_failures += failures;
         writeln!(
@@ -63,7 +66,10 @@ pub fn render(result: &ScanResult, sink: &mut dyn Write) -> std::io::Result<()> 
                 esc(&res.address),
                 esc(&file)
             )?;
-            let mine: Vec<_> = findings.iter().filter(|f| f.resource == e.resource).collect();
+            let mine: Vec<_> = findings
+                .iter()
+                .filter(|f| f.resource == e.resource)
+                .collect();
             let active: Vec<_> = mine.iter().filter(|f| f.suppression.is_none()).collect();
             if !active.is_empty() {
                 writeln!(out, ">")?;
@@ -91,7 +97,10 @@ pub fn render(result: &ScanResult, sink: &mut dyn Write) -> std::io::Result<()> 
                 writeln!(
                     out,
                     "><skipped message=\"unknown: {}\"/></testcase>",
-                    esc(e.note.as_deref().unwrap_or("not decidable before deployment"))
+                    esc(e
+                        .note
+                        .as_deref()
+                        .unwrap_or("not decidable before deployment"))
                 )?;
             } else {
                 writeln!(out, "/>")?;

@@ -27,6 +27,17 @@ enum Command {
     Scan(ScanArgs),
     /// List the rules (id, severity, title, controls).
     Rules(RulesArgs),
+    /// List the declared resources by type and file, with the rules and controls that apply.
+    Inventory {
+        #[command(flatten)]
+        scan: ScanArgs,
+    },
+    /// Compare two JSON reports (`scan --format json`): controls and findings gained and lost.
+    Report {
+        /// The earlier and the later report.
+        #[arg(long, num_args = 2, value_names = ["OLD", "NEW"], required = true)]
+        compare: Vec<PathBuf>,
+    },
     /// Write a commented starter `.basegate.toml` in the current folder.
     Init {
         /// Overwrite an existing file.
@@ -218,6 +229,38 @@ fn load_rules(dirs: &[PathBuf]) -> Result<Vec<Rule>> {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => scan(args),
+        Command::Inventory { scan: args } => {
+            start_threads(args.threads)?;
+            let Prepared { opts, .. } = prepare(&args)?;
+            let result = basegate::scan(&opts);
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            match args.format {
+                Some(FormatArg::Json) => report::inventory::render_json(&result, &mut out)?,
+                _ => report::inventory::render_text(&result, &mut out)?,
+            }
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { compare } => {
+            let read = |p: &PathBuf| -> Result<serde_json::Value> {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read {}", p.display()))?;
+                let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{}: line {}, column {}: {e}",
+                        p.display(),
+                        e.line(),
+                        e.column()
+                    )
+                })?;
+                report::compare::check_report(&v, &p.display().to_string())?;
+                Ok(v)
+            };
+            let (old, new) = (read(&compare[0])?, read(&compare[1])?);
+            let mut out = std::io::stdout().lock();
+            report::compare::render(&old, &new, &mut out)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Baseline {
             action: BaselineAction::Create { scan, file },
         } => baseline_create(scan, file),

@@ -267,15 +267,29 @@ fn changed_since_gates_only_on_changed_lines() {
     git(&["add", "."]);
     git(&["commit", "-q", "-m", "base"]);
     // Nothing changed: nothing to report, the gate passes.
-    let (code, out, _) = basegate(d.path(), &["scan", ".", "--changed-since", "HEAD", "--format", "json"]);
+    let (code, out, _) = basegate(
+        d.path(),
+        &["scan", ".", "--changed-since", "HEAD", "--format", "json"],
+    );
     assert_eq!(code, 0, "{out}");
     // Change one line: only its finding is reported.
-    let changed = TEMPLATE.replace("\"minimumTlsVersion\": \"TLS1_0\"", "\"minimumTlsVersion\": \"TLS1_1\"");
+    let changed = TEMPLATE.replace(
+        "\"minimumTlsVersion\": \"TLS1_0\"",
+        "\"minimumTlsVersion\": \"TLS1_1\"",
+    );
     std::fs::write(d.path().join("main.json"), changed).unwrap();
-    let (code, out, _) = basegate(d.path(), &["scan", ".", "--changed-since", "HEAD", "--format", "json"]);
+    let (code, out, _) = basegate(
+        d.path(),
+        &["scan", ".", "--changed-since", "HEAD", "--format", "json"],
+    );
     assert_eq!(code, 1);
     let r = json(&out);
-    let rules: Vec<_> = r["findings"].as_array().unwrap().iter().map(|f| f["rule_id"].as_str().unwrap()).collect();
+    let rules: Vec<_> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule_id"].as_str().unwrap())
+        .collect();
     assert_eq!(rules, ["BG1002"]);
     // A bad ref is a usage error.
     let (code, _, err) = basegate(d.path(), &["scan", ".", "--changed-since", "no-such-ref"]);

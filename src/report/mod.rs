@@ -3,9 +3,11 @@
 //! Only this module writes output, always through a `Write` handed in by `main.rs`.
 
 pub mod baseline;
+pub mod compare;
 pub mod compliance;
 pub mod github;
 pub mod html;
+pub mod inventory;
 pub mod json;
 pub mod junit;
 pub mod markdown;

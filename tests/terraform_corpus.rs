@@ -190,8 +190,13 @@ fn dump() {
             r.address, r.type_name, r.dialect, r.name, r.api_version
         );
         println!("    body: {:?}", r.body.value.to_string());
+        let full = std::env::var("TF_DUMP_ADDR").is_ok_and(|a| r.address.contains(&a));
         for (k, v) in r.body.as_object().unwrap_or(&[]) {
-            println!("    {k} = {}", v.value);
+            if full {
+                print_tree(k, v, 2);
+            } else {
+                println!("    {k} = {}", v.value);
+            }
         }
         for l in &r.links {
             println!("    link {:?} {} -> {}", l.kind, l.path, l.target);
@@ -254,4 +259,26 @@ fn mangled_files_never_crash() {
         "mangled files evaluated in {:.1} ms",
         start.elapsed().as_secs_f64() * 1000.0
     );
+}
+
+fn print_tree(k: &str, v: &basegate::model::Node, depth: usize) {
+    use basegate::model::Value;
+    let pad = " ".repeat(depth * 2);
+    match &v.value {
+        Value::Object(o) => {
+            println!("{pad}{k} = {{");
+            for (k2, v2) in o {
+                print_tree(k2, v2, depth + 1);
+            }
+            println!("{pad}}}");
+        }
+        Value::Array(a) if a.iter().any(|x| matches!(x.value, Value::Object(_))) => {
+            println!("{pad}{k} = [");
+            for (i, x) in a.iter().enumerate() {
+                print_tree(&i.to_string(), x, depth + 1);
+            }
+            println!("{pad}]");
+        }
+        other => println!("{pad}{k} = {other}"),
+    }
 }

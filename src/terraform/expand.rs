@@ -149,7 +149,8 @@ impl Eval<'_> {
     }
 
     /// Builds the resources of every module instance, creating nested instances as it goes.
-    pub fn build_all(&self, out: &mut Vec<Resource>) {
+    /// `roots` receives, per resource, the root module it was instantiated from.
+    pub fn build_all(&self, out: &mut Vec<Resource>, roots: &mut Vec<usize>) {
         let mut id = 0;
         while id < self.insts.borrow().len() {
             let inst = self.inst(id);
@@ -164,6 +165,7 @@ impl Eval<'_> {
             for block in &def.resources {
                 self.build_resource(id, block, out);
             }
+            roots.resize(out.len(), inst.root_def);
             id += 1;
         }
     }

@@ -15,6 +15,7 @@ mod functions;
 mod json;
 mod modules;
 mod parse;
+mod plan;
 mod types;
 mod version;
 
@@ -169,13 +170,76 @@ fn run(input: &Input) -> Output {
     }
 
     let mut resources = Vec::new();
-    ev.build_all(&mut resources);
+    let mut origin = Vec::new();
+    ev.build_all(&mut resources, &mut origin);
+    apply_plans(&ev, input, &roots, &mut resources, &mut origin);
     let mut diagnostics = ev.diags.into_inner();
     let mut seen = std::collections::HashSet::new();
     diagnostics.retain(|d| seen.insert((d.span, d.message.clone())));
     Output {
         resources,
         diagnostics,
+    }
+}
+
+/// Plan JSON files (`terraform show -json`): their resources replace those evaluated from
+/// the root module in the same directory, keeping the configuration's spans.
+fn apply_plans(
+    ev: &Eval,
+    input: &Input,
+    roots: &[usize],
+    resources: &mut Vec<Resource>,
+    origin: &mut Vec<usize>,
+) {
+    for &f in &input.files {
+        let file = input.sources.get(f);
+        let name = file.path.to_string_lossy();
+        if !name.ends_with(".json") || name.ends_with(".tf.json") || name.ends_with(".tfvars.json")
+        {
+            continue;
+        }
+        let mut diags = Vec::new();
+        let parsed = plan::parse(f, &file.text, &mut diags);
+        for d in diags {
+            ev.diag(d);
+        }
+        let Some(p) = parsed else { continue };
+        let dir = modules::normalize(file.path.parent().unwrap_or(Path::new("")));
+        let root = roots.iter().copied().find(|&r| ev.defs[r].dir == dir);
+        let version = std::fs::read_to_string(dir.join(".terraform.lock.hcl"))
+            .ok()
+            .and_then(|t| version::lock_version(&t))
+            .or_else(|| plan::version_constraint(&p))
+            .or_else(|| root.and_then(|r| ev.defs[r].azurerm_min.clone()))
+            .or_else(|| input.assume_azurerm.clone());
+        let mut planned = plan::resources(&p, version);
+        if let Some(r) = root {
+            let evaluated: HashMap<&str, &Resource> = resources
+                .iter()
+                .zip(origin.iter())
+                .filter(|(_, &o)| o == r)
+                .map(|(res, _)| (res.address.as_str(), res))
+                .collect();
+            for pr in &mut planned {
+                let Some(er) = evaluated.get(pr.address.as_str()) else {
+                    continue;
+                };
+                pr.file = er.file;
+                pr.header = er.header;
+                pr.call_chain = er.call_chain.clone();
+                plan::map_to_source(&mut pr.body, &er.body, er.header);
+                for l in &er.links {
+                    if !pr.links.contains(l) {
+                        pr.links.push(l.clone());
+                    }
+                }
+            }
+            let mut keep = origin.iter().map(|&o| o != r);
+            resources.retain(|_| keep.next().unwrap_or(true));
+            origin.retain(|&o| o != r);
+        }
+        origin.extend(std::iter::repeat(usize::MAX).take(planned.len()));
+        resources.extend(planned);
     }
 }
 

@@ -714,3 +714,92 @@ fn hostile_inputs_do_not_hang_or_crash() {
     let r = run(&[("main.tf", self_ref)]);
     assert!(r.res("azurerm_x.a").body.get("name").unwrap().is_unknown());
 }
+
+const PLAN: &str = r#"{
+  "format_version": "1.2",
+  "planned_values": { "root_module": {
+    "resources": [
+      { "address": "azurerm_storage_account.sa", "mode": "managed", "type": "azurerm_storage_account", "name": "sa",
+        "values": { "name": "stprod", "min_tls_version": "TLS1_0", "https_traffic_only_enabled": true,
+                    "network_rules": [ { "default_action": "Allow" } ] } },
+      { "address": "data.azurerm_client_config.c", "mode": "data", "type": "azurerm_client_config", "name": "c", "values": {} }
+    ],
+    "child_modules": [ { "address": "module.m", "resources": [
+      { "address": "module.m.azapi_resource.kv[0]", "mode": "managed", "type": "azapi_resource", "name": "kv", "index": 0,
+        "values": { "type": "Microsoft.KeyVault/vaults@2023-07-01", "name": "kv1",
+                    "body": { "properties": { "enablePurgeProtection": false } } } }
+    ] } ]
+  } },
+  "resource_changes": [
+    { "address": "azurerm_storage_account.sa", "change": { "actions": ["create"], "after_unknown": { "id": true, "primary_access_key": true } } }
+  ],
+  "configuration": {
+    "provider_config": { "azurerm": { "name": "azurerm", "version_constraint": "~> 4.1" } },
+    "root_module": { "resources": [
+      { "address": "azurerm_storage_account.sa", "mode": "managed",
+        "expressions": { "resource_group_name": { "references": ["azurerm_resource_group.rg.name", "azurerm_resource_group.rg"] } } }
+    ] }
+  }
+}"#;
+
+#[test]
+fn plan_json_alone() {
+    let r = run(&[("plan.json", PLAN)]);
+    let sa = r.res("azurerm_storage_account.sa");
+    assert_eq!(sa.name.as_deref(), Some("stprod"));
+    assert_eq!(sa.api_version.as_deref(), Some("4.1.0"));
+    assert!(sa.body.get("id").unwrap().is_unknown());
+    assert_eq!(r.file_of(sa.header), "plan.json");
+    assert_eq!(
+        r.text(sa.body.get("min_tls_version").unwrap().span),
+        "\"TLS1_0\""
+    );
+    assert!(sa
+        .links
+        .iter()
+        .any(|l| l.path == "resource_group_name" && l.target == "azurerm_resource_group.rg"));
+    let kv = r.res("module.m.azapi_resource.kv[0]");
+    assert_eq!(kv.dialect, Dialect::Arm);
+    assert_eq!(kv.type_name, "Microsoft.KeyVault/vaults");
+    assert_eq!(
+        kv.body
+            .get("properties")
+            .unwrap()
+            .get("enablePurgeProtection")
+            .unwrap()
+            .value,
+        Value::Bool(false)
+    );
+    assert_eq!(r.out.resources.len(), 2);
+}
+
+#[test]
+fn plan_json_maps_back_to_configuration() {
+    let main = "variable \"env\" {}\nresource \"azurerm_storage_account\" \"sa\" {\n  name            = \"st${var.env}\"\n  min_tls_version = \"TLS1_0\"\n}\n";
+    let r = run(&[("main.tf", main), ("plan.json", PLAN)]);
+    let sa = r.res("azurerm_storage_account.sa");
+    // the plan knows the value; the configuration knows where it was written
+    assert_eq!(sa.name.as_deref(), Some("stprod"));
+    assert_eq!(r.file_of(sa.header), "main.tf");
+    assert_eq!(
+        r.text(sa.body.get("min_tls_version").unwrap().span),
+        "\"TLS1_0\""
+    );
+    assert_eq!(
+        r.text(sa.body.get("name").unwrap().span),
+        "\"st${var.env}\""
+    );
+    // a provider default points at the block
+    assert_eq!(
+        sa.body.get("https_traffic_only_enabled").unwrap().span,
+        sa.header
+    );
+    assert_eq!(
+        r.out
+            .resources
+            .iter()
+            .filter(|x| x.address == "azurerm_storage_account.sa")
+            .count(),
+        1
+    );
+}

@@ -93,11 +93,21 @@ fn repo_root(root: &Path) -> PathBuf {
             .unwrap_or_else(|_| root.to_path_buf())
     };
     let mut cur: Option<&Path> = Some(&abs);
+    let mut up = 0usize;
     while let Some(d) = cur {
         if d.join(".git").exists() {
-            return modules::normalize(if root.is_absolute() { d } else { root });
+            if root.is_absolute() {
+                return modules::normalize(d);
+            }
+            // keep the relative form the file paths use
+            let mut p = root.to_path_buf();
+            for _ in 0..up {
+                p.push("..");
+            }
+            return modules::normalize(&p);
         }
         cur = d.parent();
+        up += 1;
     }
     modules::normalize(root)
 }

@@ -51,7 +51,7 @@ fn run_with(files: &[(&str, &str)], vars: &[(&str, &str)], assume: Option<&str>)
         let p = dir.path().join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, text).unwrap();
-        if !rel.starts_with("outside/") {
+        if !rel.starts_with("outside/") && !rel.contains(".terraform/") {
             ids.push(sources.add(p, rel.to_string(), text.to_string()));
         }
     }
@@ -802,4 +802,76 @@ fn plan_json_maps_back_to_configuration() {
             .count(),
         1
     );
+}
+
+#[test]
+fn fetched_modules_json_and_escaping_sources() {
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(
+        other.path().join("main.tf"),
+        "resource \"azurerm_x\" \"far\" { name = \"far\" }\n",
+    )
+    .unwrap();
+    let other_name = other
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    let main = format!(
+        "module \"naming\" {{\n  source  = \"Azure/naming/azurerm\"\n  version = \"0.4.0\"\n  suffix  = [\"x\"]\n}}\nmodule \"far\" {{\n  source = \"../{other_name}\"\n}}\nresource \"azurerm_x\" \"r\" {{ name = module.naming.storage_account.name }}\n"
+    );
+    let mj = r#"{"Modules":[{"Key":"","Source":"","Dir":"."},{"Key":"naming","Source":"registry.terraform.io/Azure/naming/azurerm","Version":"0.4.0","Dir":".terraform/modules/naming"}]}"#;
+    let naming = "variable \"suffix\" {}\noutput \"storage_account\" { value = { name = \"st${join(\"\", var.suffix)}\" } }\n";
+    let r = run(&[
+        ("main.tf", &main),
+        (".terraform/modules/modules.json", mj),
+        (".terraform/modules/naming/main.tf", naming),
+    ]);
+    assert_eq!(r.res("azurerm_x.r").name.as_deref(), Some("stx"));
+    assert!(!r.has_diag("not fetched"));
+    assert_eq!(
+        r.res("module.far.azurerm_x.far").name.as_deref(),
+        Some("far")
+    );
+    assert!(r.has_diag("outside the repository"));
+}
+
+#[test]
+fn var_files_tfvars_json_and_bad_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let sources = SourceMap::default();
+    let main = "variable \"a\" {\n type = number\n default = \"not a number\"\n}\nvariable \"b\" {}\nvariable \"c\" { type = list(string) }\nresource \"azurerm_x\" \"r\" {\n  a = var.a\n  b = var.b\n  c = var.c\n}\n";
+    let files = [
+        ("main.tf", main),
+        ("terraform.tfvars.json", "{\"b\": \"json\", \"c\": [\"x\"]}"),
+        ("prod.tfvars", "b = \"prod\"\n"),
+    ];
+    let mut ids = Vec::new();
+    for (rel, text) in files {
+        let p = dir.path().join(rel);
+        std::fs::write(&p, text).unwrap();
+        ids.push(sources.add(p, rel.to_string(), text.to_string()));
+    }
+    let out = evaluate(&Input {
+        sources: &sources,
+        files: ids,
+        root: dir.path(),
+        var_files: vec![dir.path().join("prod.tfvars")],
+        vars: vec![("c".into(), "[\"y\", \"z\"]".into())],
+        assume_azurerm: None,
+    });
+    let r = out
+        .resources
+        .iter()
+        .find(|r| r.address == "azurerm_x.r")
+        .unwrap();
+    assert_eq!(s(r.body.get("b")), Some("prod"));
+    assert_eq!(r.body.get("c").unwrap().as_array().unwrap().len(), 2);
+    let c0 = &r.body.get("c").unwrap().as_array().unwrap()[0];
+    assert_eq!(sources.get(c0.span.file).rel_path, "<command line>");
+    assert!(out
+        .diagnostics
+        .iter()
+        .any(|d| d.message.contains("default of variable 'a' does not match")));
 }

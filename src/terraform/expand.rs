@@ -300,6 +300,10 @@ impl Eval<'_> {
                     target: t,
                 });
             }
+            // an argument set to null is an omitted argument: the provider default applies
+            if matches!(n.value, Value::Null) {
+                continue;
+            }
             members.push((a.name.clone(), n));
         }
         for b in &body.blocks {

@@ -101,7 +101,11 @@ impl ModuleDef {
                         if let Some(a) = rp.body.attr("azurerm") {
                             if let Some(v) = super::version::constraint_of(&a.expr) {
                                 if let Some(min) = super::version::lowest_allowed(&v) {
-                                    self.azurerm_min = Some(min);
+                                    // constraints in several files of a module all apply
+                                    self.azurerm_min = super::version::max_version(
+                                        self.azurerm_min.take(),
+                                        Some(min),
+                                    );
                                 }
                             }
                         }
@@ -886,14 +890,14 @@ impl Eval<'_> {
                 }
                 self.eval_indexes(rest, scope);
                 Ok(unknown(
-                    format!("{ty}.{name}.{a} is known only after apply"),
+                    format!("{}{ty}.{name}.{a} is known only after apply", inst.target),
                     span,
                 ))
             }
             _ => {
                 self.eval_indexes(rest, scope);
                 Ok(unknown(
-                    format!("{ty}.{name} is known only after apply"),
+                    format!("{}{ty}.{name} is known only after apply", inst.target),
                     span,
                 ))
             }

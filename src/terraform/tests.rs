@@ -875,3 +875,15 @@ fn var_files_tfvars_json_and_bad_defaults() {
         .iter()
         .any(|d| d.message.contains("default of variable 'a' does not match")));
 }
+
+#[test]
+fn null_arguments_are_absent() {
+    let main = "variable \"tls\" { default = null }\nresource \"azurerm_storage_account\" \"a\" {\n  name            = \"x\"\n  min_tls_version = var.tls\n  network_rules {\n    default_action = null\n    bypass         = [\"AzureServices\"]\n  }\n}\n";
+    let r = run(&[("main.tf", main)]);
+    let a = r.res("azurerm_storage_account.a");
+    assert!(a.body.get("min_tls_version").is_none());
+    let nr = &a.body.get("network_rules").unwrap().as_array().unwrap()[0];
+    assert!(nr.get("default_action").is_none());
+    assert!(nr.get("bypass").is_some());
+    assert_eq!(r.text(nr.span), "network_rules");
+}

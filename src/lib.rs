@@ -1,9 +1,230 @@
 //! basegate: a security-baseline scanner and CI gate for Azure infrastructure-as-code.
 //!
-//! The pipeline runs one way: discover → parse → evaluate → check → triage → report.
-//! See ARCHITECTURE.md in the shared folder for the big picture; each module's header says
-//! which stage it is.
+//! The pipeline runs one way — discover → parse → evaluate → check → triage → report — and
+//! [`scan`] reads as that pipeline. Each module's header names its stage.
 
+pub mod arm;
+pub mod bicep;
+pub mod check;
+pub mod discover;
+pub mod eval;
+pub mod json;
+pub mod link;
 pub mod model;
+pub mod normalize;
+pub mod report;
+pub mod rules;
 pub mod source;
-pub mod terraform;
+
+use check::{Evaluation, Finding};
+use discover::FileKind;
+use model::{Diagnostic, Model};
+use rayon::prelude::*;
+use rules::Rule;
+use source::{FileId, SourceMap, Span};
+use std::path::PathBuf;
+
+/// Everything a scan needs, resolved from the command line and the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ScanOptions {
+    pub paths: Vec<PathBuf>,
+    /// The folder reported paths are relative to; found from the paths when None.
+    pub root: Option<PathBuf>,
+    pub filter: discover::Filter,
+    /// An ARM parameter file applied to the templates scanned.
+    pub parameters: Option<PathBuf>,
+    pub rules: Vec<Rule>,
+}
+
+/// Counts per language, printed in summaries so regressions show.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct LanguageStats {
+    pub files: usize,
+    pub resources: usize,
+    pub errors: usize,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Stats {
+    pub arm: LanguageStats,
+    pub bicep: LanguageStats,
+    pub terraform: LanguageStats,
+}
+
+/// The result of a scan, before it is rendered.
+pub struct ScanResult {
+    pub root: PathBuf,
+    pub sources: SourceMap,
+    pub model: Model,
+    pub rules: Vec<Rule>,
+    /// Sorted by file, line, column, rule.
+    pub findings: Vec<Finding>,
+    pub evaluations: Vec<Evaluation>,
+    /// Sorted by file and position.
+    pub diagnostics: Vec<Diagnostic>,
+    pub stats: Stats,
+}
+
+impl ScanResult {
+    pub fn rel_path(&self, file: FileId) -> String {
+        self.sources.get(file).rel_path.clone()
+    }
+
+    /// Diagnostics that mean part of the input was not scanned.
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == model::DiagSeverity::Error)
+    }
+}
+
+pub fn scan(opts: &ScanOptions) -> ScanResult {
+    let root = opts
+        .root
+        .clone()
+        .unwrap_or_else(|| discover::scan_root(&opts.paths));
+    // discover
+    let found = discover::run(&opts.paths, &root, &opts.filter);
+    let sources = SourceMap::default();
+    let mut diagnostics = Vec::new();
+    let mut files: Vec<(FileId, FileKind, PathBuf)> = Vec::with_capacity(found.files.len());
+    for f in found.files {
+        let id = sources.add(f.path.clone(), f.rel_path, f.text);
+        files.push((id, f.kind, f.path));
+    }
+    for p in found.problems {
+        let id = sources.add(p.path, p.rel_path, String::new());
+        diagnostics.push(Diagnostic::error(Span::file_start(id), p.message));
+    }
+    let explicit_params = opts.parameters.as_ref().map(|p| {
+        let abs = discover::normalize(&std::path::absolute(p).unwrap_or_else(|_| p.clone()));
+        match files.iter().find(|(_, _, path)| {
+            discover::normalize(&std::path::absolute(path).unwrap_or_else(|_| path.clone())) == abs
+        }) {
+            Some((id, _, _)) => *id,
+            None => {
+                let text = std::fs::read(p)
+                    .map_err(|e| e.to_string())
+                    .and_then(discover::decode)
+                    .unwrap_or_else(|e| {
+                        diagnostics.push(Diagnostic::error(
+                            Span::default(),
+                            format!("--parameters {}: {e}", p.display()),
+                        ));
+                        String::new()
+                    });
+                sources.add(p.clone(), discover::relative(&root, p), text)
+            }
+        }
+    });
+
+    // parse + evaluate, one task per entry point
+    let mut param_index = arm::parameter_index(&files);
+    // A template scanned on its own still gets the parameter file beside it.
+    for (_, kind, path) in &files {
+        if *kind != FileKind::ArmTemplate {
+            continue;
+        }
+        let candidate = arm::parameter_file_for(path);
+        if param_index.contains_key(&candidate) || !candidate.is_file() {
+            continue;
+        }
+        if let Ok(text) = std::fs::read(&candidate)
+            .map_err(|e| e.to_string())
+            .and_then(discover::decode)
+        {
+            let id = sources.add(
+                candidate.clone(),
+                discover::relative(&root, &candidate),
+                text,
+            );
+            param_index.insert(candidate, id);
+        }
+    }
+    let arm_out: Vec<arm::Output> = files
+        .par_iter()
+        .filter(|(_, k, _)| *k == FileKind::ArmTemplate)
+        .map(|(id, _, _)| arm::evaluate_file(&sources, *id, &param_index, explicit_params))
+        .collect();
+    // Languages whose frontend is not in this build are reported, never passed in silence.
+    for (id, kind, _) in &files {
+        if !matches!(kind, FileKind::ArmTemplate | FileKind::ArmParameters) {
+            diagnostics.push(Diagnostic::error(
+                Span::file_start(*id),
+                format!(
+                    "{} files are not scanned by this version of basegate",
+                    kind.language_name()
+                ),
+            ));
+        }
+    }
+    let mut resources = Vec::new();
+    for o in arm_out {
+        resources.extend(o.resources);
+        diagnostics.extend(o.diagnostics);
+    }
+
+    let mut stats = Stats::default();
+    for (id, kind, _) in &files {
+        let s = match kind.language_name() {
+            "arm" => &mut stats.arm,
+            "bicep" => &mut stats.bicep,
+            _ => &mut stats.terraform,
+        };
+        s.files += 1;
+        s.errors += diagnostics
+            .iter()
+            .filter(|d| d.file() == *id && d.severity == model::DiagSeverity::Error)
+            .count();
+    }
+    for r in &resources {
+        match r.language {
+            model::Language::ArmJson => stats.arm.resources += 1,
+            model::Language::Bicep => stats.bicep.resources += 1,
+            model::Language::Terraform => stats.terraform.resources += 1,
+        }
+    }
+
+    // one shape per setting, then the graph
+    normalize::run(&mut resources);
+    let model = link::run(resources);
+
+    // check
+    let rel = |f: FileId| sources.get(f).rel_path.clone();
+    let mut checked = check::run(&model, &opts.rules, &rel);
+
+    // order: same input, same bytes, whatever the thread count
+    let pos = |span: Span| {
+        let f = sources.get(span.file);
+        (f.rel_path.clone(), span.start, span.end)
+    };
+    checked.findings.sort_by(|a, b| {
+        pos(a.span)
+            .cmp(&pos(b.span))
+            .then_with(|| a.rule_id.cmp(&b.rule_id))
+            .then_with(|| a.path.cmp(&b.path))
+            .then_with(|| a.resource.cmp(&b.resource))
+    });
+    checked
+        .findings
+        .dedup_by(|a, b| a.fingerprint == b.fingerprint && a.span == b.span);
+    checked.evaluations.sort();
+    diagnostics.sort_by(|a, b| {
+        pos(a.span)
+            .cmp(&pos(b.span))
+            .then_with(|| a.severity.cmp(&b.severity))
+            .then_with(|| a.message.cmp(&b.message))
+    });
+    diagnostics.dedup();
+
+    ScanResult {
+        root,
+        sources,
+        model,
+        rules: opts.rules.clone(),
+        findings: checked.findings,
+        evaluations: checked.evaluations,
+        diagnostics,
+        stats,
+    }
+}

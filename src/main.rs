@@ -1,1 +1,247 @@
-fn main() {}
+//! The `basegate` command line: parse arguments, call the library, set the exit code.
+
+use anyhow::{bail, Context, Result};
+use basegate::report::{self, Format, Gate, RenderOptions};
+use basegate::rules::{self, Rule, Severity};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Security-baseline scanner and CI gate for Azure infrastructure-as-code: Bicep, ARM JSON
+/// and Terraform, held against CIS Microsoft Azure Foundations v3.0.0 and the Microsoft
+/// cloud security benchmark.
+///
+/// Exit codes: 0 the gate passes; 1 the gate fails (a finding at or above --fail-on, or an
+/// IaC file that could not be scanned); 2 usage, configuration or internal error.
+#[derive(Parser)]
+#[command(name = "basegate", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scan files and folders and report findings.
+    Scan(ScanArgs),
+    /// List the rules (id, severity, title, controls).
+    Rules(RulesArgs),
+    /// Print a rule's documentation.
+    Explain {
+        /// Rule id (BG1001) or name (storage-http-traffic).
+        rule: String,
+        /// Extra rule files, as with `scan --rules`.
+        #[arg(long = "rules", value_name = "DIR")]
+        rules_dirs: Vec<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct ScanArgs {
+    /// Files or folders to scan.
+    #[arg(default_value = ".")]
+    paths: Vec<PathBuf>,
+    /// Output format (default: text).
+    #[arg(long, short, value_enum)]
+    format: Option<FormatArg>,
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Fail the gate on findings of this severity or higher.
+    #[arg(long, value_enum, default_value = "high")]
+    fail_on: SeverityArg,
+    /// Add the rule files (*.toml) of DIR to the built-in rules. Repeatable.
+    #[arg(long = "rules", value_name = "DIR")]
+    rules_dirs: Vec<PathBuf>,
+    /// ARM parameter file to evaluate the templates with (default: X.parameters.json beside X.json).
+    #[arg(long, value_name = "FILE")]
+    parameters: Option<PathBuf>,
+    /// Skip paths matching GLOB (relative to the scan root). Repeatable.
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
+    /// Files larger than this many MB are reported, not read.
+    #[arg(long, value_name = "MB", default_value_t = 32)]
+    max_file_size: u64,
+    /// Report paths relative to DIR (default: the git repository, else the scanned folder).
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// Print findings and the summary only (no input diagnostics).
+    #[arg(long, short)]
+    quiet: bool,
+    /// Never colour the text output.
+    #[arg(long)]
+    no_color: bool,
+    /// Worker threads (default: one per core). Output does not depend on it.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+}
+
+#[derive(clap::Args)]
+struct RulesArgs {
+    /// Extra rule files, as with `scan --rules`.
+    #[arg(long = "rules", value_name = "DIR")]
+    rules_dirs: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Text,
+    Json,
+    Sarif,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SeverityArg {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Info,
+}
+
+impl From<SeverityArg> for Severity {
+    fn from(s: SeverityArg) -> Severity {
+        match s {
+            SeverityArg::Critical => Severity::Critical,
+            SeverityArg::High => Severity::High,
+            SeverityArg::Medium => Severity::Medium,
+            SeverityArg::Low => Severity::Low,
+            SeverityArg::Info => Severity::Info,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            // A closed pipe (`basegate rules | head`) is not an error.
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                if io.kind() == std::io::ErrorKind::BrokenPipe {
+                    return ExitCode::SUCCESS;
+                }
+            }
+            eprintln!("basegate: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load_rules(dirs: &[PathBuf]) -> Result<Vec<Rule>> {
+    let mut all = rules::builtin();
+    for dir in dirs {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read rule folder {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        entries.sort();
+        for p in entries {
+            let text = std::fs::read_to_string(&p)
+                .with_context(|| format!("cannot read rule file {}", p.display()))?;
+            let rule =
+                rules::load::parse_rule(&text, &p.display().to_string(), &p.display().to_string())?;
+            if all.iter().any(|r| r.id == rule.id) {
+                bail!("{}: rule id {} is already defined", p.display(), rule.id);
+            }
+            all.push(rule);
+        }
+    }
+    all.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(all)
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Scan(args) => scan(args),
+        Command::Rules(args) => {
+            let rules = load_rules(&args.rules_dirs)?;
+            let mut out = std::io::stdout().lock();
+            for r in &rules {
+                writeln!(
+                    out,
+                    "{:<8} {:<9} {:<48} {}",
+                    r.id,
+                    r.severity.as_str(),
+                    r.title,
+                    rules::doc::control_list(r)
+                )?;
+            }
+            writeln!(out, "{} rules", rules.len())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain { rule, rules_dirs } => {
+            let rules = load_rules(&rules_dirs)?;
+            let Some(r) = rules
+                .iter()
+                .find(|r| r.id.eq_ignore_ascii_case(&rule) || r.name == rule)
+            else {
+                bail!("no rule `{rule}` (see `basegate rules`)");
+            };
+            let mut out = std::io::stdout().lock();
+            write!(out, "{}", rules::doc::help_markdown(r))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn scan(args: ScanArgs) -> Result<ExitCode> {
+    if let Some(n) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build_global()
+            .context("cannot start the worker threads")?;
+    }
+    let rules = load_rules(&args.rules_dirs)?;
+    let exclude =
+        basegate::discover::build_globset(&args.exclude).context("invalid --exclude pattern")?;
+    for p in &args.paths {
+        if !p.exists() {
+            bail!("{}: no such file or folder", p.display());
+        }
+    }
+    let opts = basegate::ScanOptions {
+        paths: args.paths.clone(),
+        root: args.root.clone(),
+        filter: basegate::discover::Filter {
+            exclude,
+            include: None,
+            max_file_size: args.max_file_size.saturating_mul(1024 * 1024),
+            threads: args.threads.unwrap_or(0),
+        },
+        parameters: args.parameters.clone(),
+        rules,
+    };
+    let result = basegate::scan(&opts);
+    let fail_on: Severity = args.fail_on.into();
+    let format = match args.format {
+        Some(FormatArg::Json) => Format::Json,
+        Some(FormatArg::Sarif) => Format::Sarif,
+        Some(FormatArg::Text) | None => Format::Text,
+    };
+    let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
+    let render = RenderOptions {
+        color: to_terminal && !args.no_color && std::env::var_os("NO_COLOR").is_none(),
+        quiet: args.quiet,
+        fail_on,
+    };
+    match &args.output {
+        Some(path) => {
+            let mut buf = Vec::new();
+            report::render(&result, format, &render, &mut buf)?;
+            std::fs::write(path, buf)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            report::render(&result, format, &render, &mut out)?;
+            out.flush()?;
+        }
+    }
+    Ok(match report::gate(&result, fail_on) {
+        Gate::Pass => ExitCode::SUCCESS,
+        Gate::Fail => ExitCode::from(1),
+    })
+}

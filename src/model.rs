@@ -267,6 +267,10 @@ pub struct Edge {
 pub struct Model {
     pub resources: Vec<Resource>,
     pub edges: Vec<Edge>,
+    /// References whose target is not known before deployment (an unknown name or id):
+    /// they may point at any resource, so "nothing links here" cannot be concluded.
+    /// References to a known target outside the scan are not listed: they point elsewhere.
+    pub unresolved: Vec<(ResourceId, EdgeKind)>,
     outgoing: Vec<Vec<usize>>,
     incoming: Vec<Vec<usize>>,
 }
@@ -284,6 +288,7 @@ impl Model {
         Model {
             resources,
             edges,
+            unresolved: Vec::new(),
             outgoing,
             incoming,
         }

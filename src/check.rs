@@ -1,0 +1,174 @@
+//! check: every enabled rule against every resource of its type, in one pass.
+//!
+//! Checks are indexed by (dialect, type) once; each resource asks the index for its checks,
+//! so the cost is proportional to resources × checks-that-apply, never rules × resources.
+//! Connected-resource assertions ask the model's adjacency lists.
+
+use crate::model::{Dialect, Model, ResourceId};
+use crate::rules::assert::{Ctx, Failure};
+use crate::rules::{Rule, Severity, Verdict};
+use crate::source::Span;
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    /// Index into the scan's rule list.
+    pub rule: usize,
+    pub rule_id: String,
+    pub severity: Severity,
+    pub resource: ResourceId,
+    pub span: Span,
+    /// The property path at fault (`properties.minimumTlsVersion`), empty for a missing
+    /// connected resource.
+    pub path: String,
+    pub message: String,
+    /// Stable across edits elsewhere in the file: a hash of rule, file, resource address and
+    /// property path — never of line numbers.
+    pub fingerprint: String,
+}
+
+/// What a rule concluded for a resource, for the per-control compliance view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Outcome {
+    Pass,
+    Fail,
+    Unknown,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Evaluation {
+    pub rule: usize,
+    pub resource: ResourceId,
+    pub outcome: Outcome,
+    /// For unknown outcomes: why.
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct CheckOutput {
+    pub findings: Vec<Finding>,
+    pub evaluations: Vec<Evaluation>,
+}
+
+pub fn run(
+    model: &Model,
+    rules: &[Rule],
+    rel_path: &(dyn Fn(crate::source::FileId) -> String + Sync),
+) -> CheckOutput {
+    let mut index: HashMap<(Dialect, String), Vec<(usize, usize)>> = HashMap::new();
+    for (ri, rule) in rules.iter().enumerate() {
+        for (ci, check) in rule.checks.iter().enumerate() {
+            for t in &check.types {
+                index
+                    .entry((check.dialect, t.to_ascii_lowercase()))
+                    .or_default()
+                    .push((ri, ci));
+            }
+        }
+    }
+    let per_resource: Vec<CheckOutput> = model
+        .resources
+        .par_iter()
+        .enumerate()
+        .map(|(i, res)| {
+            let id = ResourceId(i as u32);
+            let mut out = CheckOutput::default();
+            let key = (res.dialect, res.type_name.to_ascii_lowercase());
+            let Some(checks) = index.get(&key) else {
+                return out;
+            };
+            let ctx = Ctx {
+                model,
+                id,
+                resource: res,
+            };
+            let file = rel_path(res.file);
+            for &(ri, ci) in checks {
+                let rule = &rules[ri];
+                let check = &rule.checks[ci];
+                if let Some(when) = &check.when {
+                    if !matches!(when.eval(&res.body, &ctx), Verdict::Pass) {
+                        continue;
+                    }
+                }
+                let (outcome, note) = match check.assert.eval(&res.body, &ctx) {
+                    Verdict::Pass => (Outcome::Pass, None),
+                    Verdict::NotApplicable => continue,
+                    Verdict::Unknown(r) => (Outcome::Unknown, Some(r)),
+                    Verdict::Fail(failures) => {
+                        let failures = if failures.is_empty() {
+                            vec![Failure {
+                                span: res.header,
+                                path: String::new(),
+                                found: None,
+                                expected: String::new(),
+                            }]
+                        } else {
+                            failures
+                        };
+                        for f in dedup(failures) {
+                            out.findings.push(Finding {
+                                rule: ri,
+                                rule_id: rule.id.clone(),
+                                severity: rule.severity,
+                                resource: id,
+                                span: f.span,
+                                fingerprint: fingerprint(&rule.id, &file, &res.address, &f.path),
+                                message: message(rule, &f),
+                                path: f.path,
+                            });
+                        }
+                        (Outcome::Fail, None)
+                    }
+                };
+                out.evaluations.push(Evaluation {
+                    rule: ri,
+                    resource: id,
+                    outcome,
+                    note,
+                });
+            }
+            out
+        })
+        .collect();
+    let mut all = CheckOutput::default();
+    for o in per_resource {
+        all.findings.extend(o.findings);
+        all.evaluations.extend(o.evaluations);
+    }
+    all
+}
+
+/// One finding per place: a rule whose two assertions point at the same span says it once.
+fn dedup(mut failures: Vec<Failure>) -> Vec<Failure> {
+    let mut seen = std::collections::HashSet::new();
+    failures.retain(|f| seen.insert((f.span, f.path.clone())));
+    failures
+}
+
+fn message(rule: &crate::rules::Rule, f: &Failure) -> String {
+    match (&f.found, f.path.is_empty()) {
+        (_, true) if f.expected.is_empty() => rule.title.clone(),
+        (_, true) => format!("{}: no {} found", rule.title, f.expected),
+        (Some(found), false) => format!(
+            "{}: `{}` is {}; expected {}",
+            rule.title, f.path, found, f.expected
+        ),
+        (None, false) => format!(
+            "{}: `{}` is not set, and the default does not meet the baseline; expected {}",
+            rule.title, f.path, f.expected
+        ),
+    }
+}
+
+pub fn fingerprint(rule_id: &str, file: &str, address: &str, path: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [rule_id, file, address, path] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    let digest = h.finalize();
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,494 @@
+//! discover: paths in, classified files out (with their text). No syntax.
+//!
+//! Walks the given paths with the `ignore` crate's parallel walker (honouring `.gitignore`),
+//! applies the exclude globs, and classifies each file by name and, for JSON, by content.
+//! Files that are not infrastructure code are skipped silently; an IaC file that cannot be
+//! read or decoded becomes a [`Problem`] so it is reported, never silently passed.
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FileKind {
+    /// `*.json` whose `$schema` names `deploymentTemplate`.
+    ArmTemplate,
+    /// `*.json` whose `$schema` names `deploymentParameters`.
+    ArmParameters,
+    Bicep,
+    BicepParam,
+    /// `*.tf`
+    Terraform,
+    /// `*.tf.json`
+    TerraformJson,
+    /// `*.tfvars`, `*.tfvars.json`
+    TerraformVars,
+    /// `terraform show -json` output.
+    TerraformPlan,
+}
+
+impl FileKind {
+    pub fn language_name(self) -> &'static str {
+        match self {
+            FileKind::ArmTemplate | FileKind::ArmParameters => "arm",
+            FileKind::Bicep | FileKind::BicepParam => "bicep",
+            _ => "terraform",
+        }
+    }
+}
+
+/// One file to scan.
+#[derive(Debug)]
+pub struct Discovered {
+    pub path: PathBuf,
+    /// Relative to the scan root, `/`-separated.
+    pub rel_path: String,
+    pub kind: FileKind,
+    pub text: String,
+}
+
+/// A file that looks like infrastructure code but could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Problem {
+    pub rel_path: String,
+    pub path: PathBuf,
+    pub message: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Discovery {
+    /// Sorted by `rel_path`, so everything downstream is deterministic.
+    pub files: Vec<Discovered>,
+    pub problems: Vec<Problem>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub exclude: GlobSet,
+    pub include: Option<GlobSet>,
+    /// Larger files are reported, not read.
+    pub max_file_size: u64,
+    pub threads: usize,
+}
+
+impl Default for Filter {
+    fn default() -> Self {
+        Filter {
+            exclude: GlobSet::empty(),
+            include: None,
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            threads: 0,
+        }
+    }
+}
+
+/// 32 MiB: the largest real template we have seen is under 5 MB; anything bigger is more
+/// likely generated or hostile, and is reported rather than read.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 32 * 1024 * 1024;
+
+pub fn build_globset(patterns: &[String]) -> Result<GlobSet, globset::Error> {
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        // A bare name like `tests` should exclude that folder anywhere, as in .gitignore.
+        let p = p.trim_end_matches('/');
+        b.add(Glob::new(p)?);
+        if !p.contains('/') {
+            b.add(Glob::new(&format!("**/{p}"))?);
+        }
+        b.add(Glob::new(&format!("{p}/**"))?);
+        if !p.contains('/') {
+            b.add(Glob::new(&format!("**/{p}/**"))?);
+        }
+    }
+    b.build()
+}
+
+/// The folder all reported paths are relative to: the git repository containing the first
+/// path, else that path itself (or its folder, for a file).
+pub fn scan_root(paths: &[PathBuf]) -> PathBuf {
+    let first = paths.first().cloned().unwrap_or_else(|| PathBuf::from("."));
+    let abs = std::path::absolute(&first).unwrap_or(first);
+    let start = if abs.is_file() {
+        abs.parent().map(Path::to_path_buf).unwrap_or(abs.clone())
+    } else {
+        abs.clone()
+    };
+    let mut dir = Some(start.as_path());
+    while let Some(d) = dir {
+        if d.join(".git").exists() {
+            return normalize(d);
+        }
+        dir = d.parent();
+    }
+    normalize(&start)
+}
+
+/// Removes `.` and `..` components lexically (no symlink resolution: paths must stay as the
+/// user sees them).
+pub fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `path` relative to `root`, `/`-separated; `../` segments when it lies outside.
+pub fn relative(root: &Path, path: &Path) -> String {
+    let path = normalize(&std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()));
+    if let Ok(rel) = path.strip_prefix(root) {
+        return slash(rel);
+    }
+    let root_parts: Vec<_> = root.components().collect();
+    let path_parts: Vec<_> = path.components().collect();
+    let common = root_parts
+        .iter()
+        .zip(&path_parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut out = PathBuf::new();
+    for _ in common..root_parts.len() {
+        out.push("..");
+    }
+    for c in &path_parts[common..] {
+        out.push(c);
+    }
+    slash(&out)
+}
+
+fn slash(p: &Path) -> String {
+    let s = p.to_string_lossy().replace('\\', "/");
+    if s.is_empty() {
+        ".".to_string()
+    } else {
+        s
+    }
+}
+
+/// Classification by name alone; JSON needs its content (see [`classify_json`]).
+fn kind_by_name(name: &str) -> Option<NameKind> {
+    let lower = name.to_ascii_lowercase();
+    Some(if lower.ends_with(".tf") {
+        NameKind::Known(FileKind::Terraform)
+    } else if lower.ends_with(".tf.json") {
+        NameKind::Known(FileKind::TerraformJson)
+    } else if lower.ends_with(".tfvars") || lower.ends_with(".tfvars.json") {
+        NameKind::Known(FileKind::TerraformVars)
+    } else if lower.ends_with(".bicep") {
+        NameKind::Known(FileKind::Bicep)
+    } else if lower.ends_with(".bicepparam") {
+        NameKind::Known(FileKind::BicepParam)
+    } else if lower.ends_with(".json") || lower.ends_with(".jsonc") {
+        NameKind::Json
+    } else {
+        return None;
+    })
+}
+
+enum NameKind {
+    Known(FileKind),
+    Json,
+}
+
+/// ARM files declare what they are in `$schema`; plan JSON has `planned_values`.
+fn classify_json(text: &str) -> Option<FileKind> {
+    // A substring test on the text is enough to decide whether to parse; the ARM frontend
+    // checks the root `$schema` again after parsing and drops a false match.
+    let head = &text[..text.len().min(64 * 1024)];
+    if contains_ci(head, "deploymenttemplate.json") {
+        Some(FileKind::ArmTemplate)
+    } else if contains_ci(head, "deploymentparameters.json") {
+        Some(FileKind::ArmParameters)
+    } else if head.contains("\"format_version\"")
+        && (text.contains("\"planned_values\"") || text.contains("\"resource_changes\""))
+    {
+        Some(FileKind::TerraformPlan)
+    } else {
+        None
+    }
+}
+
+fn contains_ci(hay: &str, needle: &str) -> bool {
+    let n = needle.as_bytes();
+    hay.as_bytes()
+        .windows(n.len())
+        .any(|w| w.eq_ignore_ascii_case(n))
+}
+
+/// Decodes a file's bytes: UTF-8 (BOM kept for the parser to skip), or UTF-16 with a BOM
+/// (Windows editors save templates that way). Anything else is an error message.
+pub fn decode(bytes: Vec<u8>) -> Result<String, String> {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        let le = bytes[0] == 0xFF;
+        let units: Vec<u16> = bytes[2..]
+            .chunks_exact(2)
+            .map(|c| {
+                if le {
+                    u16::from_le_bytes([c[0], c[1]])
+                } else {
+                    u16::from_be_bytes([c[0], c[1]])
+                }
+            })
+            .collect();
+        return String::from_utf16(&units).map_err(|_| "invalid UTF-16 text".to_string());
+    }
+    if bytes.iter().take(8192).any(|&b| b == 0) {
+        return Err("binary content (NUL bytes): not a text file".to_string());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "not valid UTF-8 (first invalid byte at offset {}): re-save the file as UTF-8",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+pub fn run(paths: &[PathBuf], root: &Path, filter: &Filter) -> Discovery {
+    let found = Mutex::new(Discovery::default());
+    let mut explicit_files = Vec::new();
+    let mut dirs = Vec::new();
+    for p in paths {
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_file() => explicit_files.push(p.clone()),
+            Ok(_) => dirs.push(p.clone()),
+            Err(e) => found.lock().unwrap().problems.push(Problem {
+                rel_path: relative(root, p),
+                path: p.clone(),
+                message: format!("cannot read: {e}"),
+            }),
+        }
+    }
+    for f in explicit_files {
+        visit(&f, root, filter, true, &found);
+    }
+    if !dirs.is_empty() {
+        let mut builder = ignore::WalkBuilder::new(&dirs[0]);
+        for d in &dirs[1..] {
+            builder.add(d);
+        }
+        builder
+            .hidden(false)
+            .follow_links(false)
+            .require_git(false)
+            .threads(filter.threads)
+            // `.git` internals and downloaded Terraform modules are never the user's code.
+            .filter_entry(|e| {
+                let n = e.file_name();
+                !(n == ".git" || n == ".terraform" || n == "node_modules")
+            });
+        builder.build_parallel().run(|| {
+            let found = &found;
+            Box::new(move |entry| {
+                match entry {
+                    Ok(e) if e.file_type().is_some_and(|t| t.is_file()) => {
+                        visit(e.path(), root, filter, false, found);
+                    }
+                    Ok(_) => {}
+                    Err(err) => {
+                        // Loops and permission errors: say so, keep walking.
+                        let path = match &err {
+                            ignore::Error::WithPath { path, .. } => path.clone(),
+                            _ => PathBuf::new(),
+                        };
+                        let is_iac = path
+                            .file_name()
+                            .and_then(|n| n.to_str())
+                            .and_then(kind_by_name)
+                            .is_some()
+                            || path.as_os_str().is_empty();
+                        if is_iac || path.is_dir() {
+                            found.lock().unwrap().problems.push(Problem {
+                                rel_path: relative(root, &path),
+                                path,
+                                message: format!("cannot read: {err}"),
+                            });
+                        }
+                    }
+                }
+                ignore::WalkState::Continue
+            })
+        });
+    }
+    let mut d = found.into_inner().unwrap_or_else(|e| e.into_inner());
+    d.files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    d.files.dedup_by(|a, b| a.rel_path == b.rel_path);
+    d.problems.sort();
+    d.problems.dedup();
+    d
+}
+
+fn visit(path: &Path, root: &Path, filter: &Filter, explicit: bool, found: &Mutex<Discovery>) {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    let Some(name_kind) = kind_by_name(name) else {
+        if explicit {
+            found.lock().unwrap().problems.push(Problem {
+                rel_path: relative(root, path),
+                path: path.to_path_buf(),
+                message: "not a Bicep, ARM JSON or Terraform file: not scanned".to_string(),
+            });
+        }
+        return;
+    };
+    let rel_path = relative(root, path);
+    if !explicit {
+        if filter.exclude.is_match(&rel_path) {
+            return;
+        }
+        if let Some(inc) = &filter.include {
+            if !inc.is_match(&rel_path) {
+                return;
+            }
+        }
+    }
+    let problem = |message: String| Problem {
+        rel_path: rel_path.clone(),
+        path: path.to_path_buf(),
+        message,
+    };
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if size > filter.max_file_size {
+        // A large JSON file may be anything; only report it when its name says IaC.
+        if matches!(name_kind, NameKind::Known(_)) || explicit || looks_like_arm_head(path) {
+            found.lock().unwrap().problems.push(problem(format!(
+                "{} MB is over the {} MB file size limit: not scanned (raise it with --max-file-size)",
+                size / (1024 * 1024),
+                filter.max_file_size / (1024 * 1024)
+            )));
+        }
+        return;
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            found
+                .lock()
+                .unwrap()
+                .problems
+                .push(problem(format!("cannot read: {e}")));
+            return;
+        }
+    };
+    // Kept for the error path: a JSON file is only IaC if its content says so.
+    let lossy_is_arm = matches!(name_kind, NameKind::Json)
+        && std::str::from_utf8(&bytes).is_err()
+        && classify_json(&String::from_utf8_lossy(&bytes)).is_some();
+    let text = match decode(bytes) {
+        Ok(t) => t,
+        Err(msg) => {
+            if matches!(name_kind, NameKind::Known(_)) || explicit || lossy_is_arm {
+                found.lock().unwrap().problems.push(problem(msg));
+            }
+            return;
+        }
+    };
+    let kind = match name_kind {
+        NameKind::Known(k) => k,
+        NameKind::Json => match classify_json(&text) {
+            Some(k) => k,
+            None => {
+                if explicit {
+                    found.lock().unwrap().problems.push(problem(
+                        "JSON file without an ARM `$schema` or Terraform plan shape: not scanned"
+                            .to_string(),
+                    ));
+                }
+                return;
+            }
+        },
+    };
+    found.lock().unwrap().files.push(Discovered {
+        path: path.to_path_buf(),
+        rel_path,
+        kind,
+        text,
+    });
+}
+
+fn looks_like_arm_head(path: &Path) -> bool {
+    use std::io::Read;
+    let mut buf = vec![0u8; 4096];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut buf))
+        .unwrap_or(0);
+    let head = String::from_utf8_lossy(&buf[..n]);
+    classify_json(&head).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_by_name_and_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("main.tf"), "resource \"a\" \"b\" {}").unwrap();
+        std::fs::write(d.join("x.bicep"), "param a string").unwrap();
+        std::fs::write(
+            d.join("azuredeploy.json"),
+            r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"}"#,
+        )
+        .unwrap();
+        std::fs::write(d.join("package.json"), r#"{"name": "x"}"#).unwrap();
+        std::fs::write(d.join("bad.tf"), [0xff, 0xfe, 0x00, 0x41]).unwrap();
+        std::fs::write(d.join("bin.tf"), [0x41, 0x00, 0x42]).unwrap();
+        std::fs::create_dir(d.join(".terraform")).unwrap();
+        std::fs::write(d.join(".terraform/x.tf"), "").unwrap();
+        let root = scan_root(&[d.to_path_buf()]);
+        let found = run(&[d.to_path_buf()], &root, &Filter::default());
+        let names: Vec<_> = found
+            .files
+            .iter()
+            .map(|f| (f.rel_path.as_str(), f.kind))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("azuredeploy.json", FileKind::ArmTemplate),
+                ("bad.tf", FileKind::Terraform), // a UTF-16 BOM: decoded
+                ("main.tf", FileKind::Terraform),
+                ("x.bicep", FileKind::Bicep)
+            ]
+        );
+        assert_eq!(found.problems.len(), 1, "{:?}", found.problems);
+        assert_eq!(found.problems[0].rel_path, "bin.tf");
+        assert!(found.problems[0].message.contains("binary"));
+    }
+
+    #[test]
+    fn excludes_and_size_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join("vendor")).unwrap();
+        std::fs::write(d.join("vendor/a.tf"), "").unwrap();
+        std::fs::write(d.join("big.tf"), "x".repeat(2000)).unwrap();
+        let filter = Filter {
+            exclude: build_globset(&["vendor".to_string()]).unwrap(),
+            max_file_size: 1000,
+            ..Filter::default()
+        };
+        let found = run(&[d.to_path_buf()], d, &filter);
+        assert!(found.files.is_empty());
+        assert_eq!(found.problems.len(), 1);
+        assert!(found.problems[0].message.contains("size limit"));
+    }
+
+    #[test]
+    fn relative_paths() {
+        assert_eq!(
+            relative(Path::new("/a/b"), Path::new("/a/b/c/d.tf")),
+            "c/d.tf"
+        );
+        assert_eq!(relative(Path::new("/a/b"), Path::new("/a/x.tf")), "../x.tf");
+    }
+}

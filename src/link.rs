@@ -1,0 +1,138 @@
+//! evaluate (graph): resolve every resource's references into edges of the model.
+//!
+//! Frontends record references by key (`Link::target`) because a reference may cross files;
+//! once every file is evaluated, this pass indexes the resources by key and turns links
+//! into [`Edge`]s. A link whose target is unknown, or names nothing scanned, is kept in
+//! [`Model::unresolved`] so connected-resource rules can answer "unknown" instead of "missing".
+
+use crate::model::{Dialect, Edge, Model, Resource, ResourceId};
+use std::collections::HashMap;
+
+/// `Microsoft.Sql/servers/databases` + `srv/db` → `microsoft.sql/servers/databases|srv/db`.
+pub fn arm_key(type_name: &str, name: &str) -> String {
+    format!("{}|{}", type_name, name).to_ascii_lowercase()
+}
+
+/// Reads a resource id (`/subscriptions/…/providers/Microsoft.Sql/servers/srv/databases/db`)
+/// or a `type/name` string (`Microsoft.Sql/servers/srv`) into its key.
+pub fn arm_target_key(target: &str) -> Option<String> {
+    let lower = target.to_ascii_lowercase();
+    let tail = match lower.rfind("/providers/") {
+        Some(i) => &target[i + "/providers/".len()..],
+        None => target.trim_start_matches('/'),
+    };
+    let segs: Vec<&str> = tail.split('/').filter(|s| !s.is_empty()).collect();
+    // namespace, then type/name pairs.
+    if segs.len() < 3 || segs.len() % 2 == 0 || !segs[0].contains('.') {
+        return None;
+    }
+    let mut types = vec![segs[0]];
+    let mut names = Vec::new();
+    for pair in segs[1..].chunks(2) {
+        types.push(pair[0]);
+        names.push(pair[1]);
+    }
+    // A placeholder left by an unknown value cannot name a resource.
+    if names.iter().any(|n| n.contains('{')) {
+        return None;
+    }
+    Some(arm_key(&types.join("/"), &names.join("/")))
+}
+
+/// `module.a.azurerm_x.y["k"]` → `tf:module.a.azurerm_x.y`.
+pub fn tf_key(address: &str) -> String {
+    let mut out = String::with_capacity(address.len());
+    let mut depth = 0;
+    for c in address.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    format!("tf:{out}")
+}
+
+fn key_of(r: &Resource) -> Option<String> {
+    match r.dialect {
+        Dialect::Arm => r.name.as_ref().map(|n| arm_key(&r.type_name, n)),
+        Dialect::Terraform => Some(tf_key(&r.address)),
+    }
+}
+
+pub fn run(resources: Vec<Resource>) -> Model {
+    let mut index: HashMap<String, Vec<ResourceId>> = HashMap::new();
+    for (i, r) in resources.iter().enumerate() {
+        if let Some(k) = key_of(r) {
+            index.entry(k).or_default().push(ResourceId(i as u32));
+        }
+        // azapi resources are ARM-dialect but referenced by Terraform address.
+        if r.dialect == Dialect::Arm && r.language == crate::model::Language::Terraform {
+            index
+                .entry(tf_key(&r.address))
+                .or_default()
+                .push(ResourceId(i as u32));
+        }
+    }
+    let mut edges = Vec::new();
+    let mut unresolved = Vec::new();
+    for (i, r) in resources.iter().enumerate() {
+        let from = ResourceId(i as u32);
+        for l in &r.links {
+            let key = if l.target.is_empty() {
+                None
+            } else if l.target.starts_with("tf:") {
+                Some(l.target.clone())
+            } else if r.language == crate::model::Language::Terraform && !l.target.contains('/') {
+                Some(format!("tf:{}", l.target))
+            } else {
+                arm_target_key(&l.target)
+            };
+            let targets = key.as_ref().and_then(|k| index.get(k));
+            match targets {
+                Some(ts) => {
+                    for &to in ts {
+                        if to != from {
+                            edges.push(Edge {
+                                from,
+                                to,
+                                kind: l.kind,
+                                path: l.path.clone(),
+                            });
+                        }
+                    }
+                }
+                None if key.is_none() => unresolved.push((from, l.kind)),
+                None => {}
+            }
+        }
+    }
+    let mut model = Model::new(resources, edges);
+    unresolved.sort();
+    unresolved.dedup();
+    model.unresolved = unresolved;
+    model
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_from_ids() {
+        assert_eq!(
+            arm_target_key("/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Sql/servers/srv/databases/db"),
+            Some("microsoft.sql/servers/databases|srv/db".into())
+        );
+        assert_eq!(
+            arm_target_key("Microsoft.Storage/storageAccounts/acct"),
+            Some("microsoft.storage/storageaccounts|acct".into())
+        );
+        assert_eq!(arm_target_key("justaname"), None);
+        assert_eq!(
+            tf_key("module.a[\"x\"].azurerm_x.y[0]"),
+            "tf:module.a.azurerm_x.y"
+        );
+    }
+}

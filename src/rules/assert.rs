@@ -1,0 +1,722 @@
+//! The declarative assertion language: paths into a resource's value tree, comparisons,
+//! combinators, and an explicit answer for *absent* values.
+//!
+//! Three-valued throughout: an assertion passes, fails (with the span to point at), or is
+//! unknown. Unknown never becomes a finding: a gate that guesses gets switched off.
+
+use crate::model::{Model, Node, Resource, ResourceId, Value};
+use crate::source::Span;
+use regex::Regex;
+
+/// A property path: segments, with alternatives for renamed attributes (azurerm 3.x vs
+/// 4.x names): the first alternative that is present is used.
+#[derive(Clone, Debug)]
+pub struct Path {
+    pub alternatives: Vec<Vec<String>>,
+}
+
+impl Path {
+    pub fn parse(s: &str) -> Path {
+        Path {
+            alternatives: vec![s.split('.').map(str::to_string).collect()],
+        }
+    }
+
+    pub fn display(&self) -> String {
+        self.alternatives
+            .first()
+            .map(|a| a.join("."))
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Op {
+    Equals(Value),
+    NotEquals(Value),
+    OneOf(Vec<Value>),
+    NotOneOf(Vec<Value>),
+    AtLeast(f64),
+    AtMost(f64),
+    Present(bool),
+    Matches(Regex),
+    NotMatches(Regex),
+    /// An array contains the value, or a string contains the substring.
+    Contains(Value),
+    NotContains(Value),
+    /// Array or object or string is empty (`true`) or not (`false`).
+    Empty(bool),
+    /// A port specification (`"3389"`, `"*"`, `"3000-4000"`, a number, or an array of
+    /// those) includes the port.
+    Covers(u16),
+    /// Every element of the array at the path satisfies the assertion (paths relative to
+    /// the element). Absent or empty arrays pass.
+    Each(Box<Assertion>),
+    /// Some element satisfies it. Absent or empty arrays are decided by `absent`.
+    Some(Box<Assertion>),
+}
+
+/// What an absent value means: the platform's default decides, sometimes per version.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Absent {
+    Pass,
+    Fail,
+    Unknown,
+    /// The resource is out of the check's scope.
+    NotApplicable,
+    /// Depends on the resource's version (ARM API version, or azurerm provider version for
+    /// Terraform): `then` from `from` on, `otherwise` before it; unknown version → unknown.
+    Versioned {
+        from: String,
+        then: Box<Absent>,
+        otherwise: Box<Absent>,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub enum Assertion {
+    Leaf {
+        path: Path,
+        op: Op,
+        absent: Absent,
+        /// Human text for the requirement, shown in messages ("true", "TLS1_2 or later").
+        expect: Option<String>,
+    },
+    All(Vec<Assertion>),
+    Any(Vec<Assertion>),
+    Not(Box<Assertion>),
+    /// A connected resource: `exists` one of `type` linked by `edge` (incoming by default)
+    /// that satisfies `filter`. When none exists: `absent`.
+    Related {
+        types: Vec<String>,
+        edge: Option<crate::model::EdgeKind>,
+        outgoing: bool,
+        filter: Option<Box<Assertion>>,
+        absent: Absent,
+        expect: Option<String>,
+    },
+}
+
+/// One place that makes an assertion fail.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failure {
+    pub span: Span,
+    /// The property path that was checked (empty for a related-resource assertion).
+    pub path: String,
+    /// What was found: `false`, or `None` when the property is absent.
+    pub found: Option<String>,
+    pub expected: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    Pass,
+    Fail(Vec<Failure>),
+    Unknown(String),
+    NotApplicable,
+}
+
+impl Verdict {
+    pub fn is_fail(&self) -> bool {
+        matches!(self, Verdict::Fail(_))
+    }
+}
+
+/// The value tree an assertion runs against, and what it needs for absent and related.
+pub struct Ctx<'a> {
+    pub model: &'a Model,
+    pub id: ResourceId,
+    pub resource: &'a Resource,
+}
+
+/// What a path leads to.
+enum Resolved<'a> {
+    /// Nothing there. The span is that of a written `null` (the author wrote "not set"
+    /// there, so a finding points at it); None when the property is simply left out.
+    Absent(Option<Span>),
+    Unknown(String),
+    Values(Vec<&'a Node>),
+}
+
+fn resolve<'a>(node: &'a Node, segments: &[String]) -> Resolved<'a> {
+    let mut current: Vec<&'a Node> = vec![node];
+    for seg in segments {
+        let mut next = Vec::new();
+        for n in current {
+            match &n.value {
+                Value::Unknown(u) => return Resolved::Unknown(u.reason.clone()),
+                Value::Object(_) => {
+                    if let Some(child) = n.get(seg) {
+                        next.push(child);
+                    }
+                }
+                // Terraform blocks are arrays of objects; `network_rules.default_action`
+                // means "in every network_rules block". Explicit `[*]` does the same in ARM.
+                Value::Array(items) => {
+                    for item in items {
+                        if seg == "[*]" {
+                            next.push(item);
+                        } else if let Value::Unknown(u) = &item.value {
+                            return Resolved::Unknown(u.reason.clone());
+                        } else if let Some(child) = item.get(seg) {
+                            next.push(child);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        // `null` is how ARM (`null()`), Bicep and Terraform say "not set": the platform
+        // default applies, exactly as if the property were left out.
+        let written_null = next
+            .iter()
+            .find(|n| matches!(n.value, Value::Null))
+            .map(|n| n.span);
+        next.retain(|n| !matches!(n.value, Value::Null));
+        if next.is_empty() {
+            return Resolved::Absent(written_null);
+        }
+        current = next;
+    }
+    Resolved::Values(current)
+}
+
+fn header_or(span: Span, header: Span) -> Span {
+    // The root object's span covers the whole resource: point at the header instead.
+    if span.start <= header.start && span.end >= header.end {
+        header
+    } else {
+        span
+    }
+}
+
+impl Assertion {
+    pub fn eval(&self, node: &Node, ctx: &Ctx) -> Verdict {
+        match self {
+            Assertion::Leaf {
+                path,
+                op,
+                absent,
+                expect,
+            } => {
+                let mut chosen = None;
+                for alt in &path.alternatives {
+                    match resolve(node, alt) {
+                        Resolved::Absent(s) => {
+                            if chosen.is_none() {
+                                chosen = Some((alt, Resolved::Absent(s)));
+                            }
+                        }
+                        r => {
+                            chosen = Some((alt, r));
+                            break;
+                        }
+                    }
+                }
+                let Some((segments, resolved)) = chosen else {
+                    return Verdict::NotApplicable;
+                };
+                let path_text = segments.join(".");
+                let expected = expect.clone().unwrap_or_else(|| op.describe());
+                match resolved {
+                    Resolved::Unknown(reason) => Verdict::Unknown(reason),
+                    Resolved::Absent(null_at) => {
+                        let default_absent = match op {
+                            Op::Each(_) => Absent::Pass,
+                            _ => absent.clone(),
+                        };
+                        match decide_absent(&default_absent, ctx.resource) {
+                            // A missing property is reported on the resource header: a tight,
+                            // stable region (its parent object may span a whole block).
+                            Verdict::Fail(_) => Verdict::Fail(vec![Failure {
+                                span: null_at.unwrap_or(ctx.resource.header),
+                                path: path_text,
+                                found: None,
+                                expected,
+                            }]),
+                            v => v,
+                        }
+                    }
+                    Resolved::Values(values) => {
+                        let mut verdicts = Vec::new();
+                        for v in values {
+                            verdicts.push(op.apply(v, absent, ctx, &path_text, &expected));
+                        }
+                        all(verdicts)
+                    }
+                }
+            }
+            Assertion::All(items) => all(items.iter().map(|a| a.eval(node, ctx)).collect()),
+            Assertion::Any(items) => {
+                let mut unknown = None;
+                let mut fails = Vec::new();
+                let mut applicable = false;
+                for a in items {
+                    match a.eval(node, ctx) {
+                        Verdict::Pass => return Verdict::Pass,
+                        Verdict::Unknown(r) => {
+                            applicable = true;
+                            unknown.get_or_insert(r);
+                        }
+                        Verdict::Fail(f) => {
+                            applicable = true;
+                            fails.extend(f)
+                        }
+                        Verdict::NotApplicable => {}
+                    }
+                }
+                if let Some(r) = unknown {
+                    Verdict::Unknown(r)
+                } else if applicable {
+                    // Report only the first alternative's failure: "one of these" is in the
+                    // rule's message; pointing at every alternative would be noise.
+                    fails.truncate(1);
+                    Verdict::Fail(fails)
+                } else {
+                    Verdict::NotApplicable
+                }
+            }
+            Assertion::Not(inner) => match inner.eval(node, ctx) {
+                Verdict::Pass => Verdict::Fail(vec![Failure {
+                    span: header_or(node.span, ctx.resource.header),
+                    path: String::new(),
+                    found: None,
+                    expected: "the opposite".to_string(),
+                }]),
+                Verdict::Fail(_) => Verdict::Pass,
+                v => v,
+            },
+            Assertion::Related {
+                types,
+                edge,
+                outgoing,
+                filter,
+                absent,
+                expect,
+            } => {
+                let edges_ok = |kind: crate::model::EdgeKind| edge.is_none_or(|k| k == kind);
+                let mut unknown = None;
+                let mut found_any = false;
+                let list: Vec<(ResourceId, crate::model::EdgeKind)> = if *outgoing {
+                    ctx.model.outgoing(ctx.id).map(|e| (e.to, e.kind)).collect()
+                } else {
+                    ctx.model
+                        .incoming(ctx.id)
+                        .map(|e| (e.from, e.kind))
+                        .collect()
+                };
+                for (rid, kind) in list {
+                    if !edges_ok(kind) {
+                        continue;
+                    }
+                    let other = ctx.model.get(rid);
+                    if !types.iter().any(|t| other.is_type(t)) {
+                        continue;
+                    }
+                    found_any = true;
+                    let sub = Ctx {
+                        model: ctx.model,
+                        id: rid,
+                        resource: other,
+                    };
+                    match filter.as_ref().map(|f| f.eval(&other.body, &sub)) {
+                        None | Some(Verdict::Pass) => return Verdict::Pass,
+                        Some(Verdict::Unknown(r)) => {
+                            unknown.get_or_insert(r);
+                        }
+                        _ => {}
+                    }
+                }
+                if let Some(r) = unknown {
+                    return Verdict::Unknown(r);
+                }
+                if !found_any {
+                    // A reference we could not resolve (unknown name, resource in another
+                    // repository) may be the one we look for: unknown, not missing.
+                    let dangling = ctx.model.unresolved.iter().any(|(from, kind)| {
+                        edges_ok(*kind)
+                            && if *outgoing {
+                                *from == ctx.id
+                            } else {
+                                types.iter().any(|t| ctx.model.get(*from).is_type(t))
+                            }
+                    });
+                    if dangling {
+                        return Verdict::Unknown(format!(
+                            "a reference to or from {} could not be resolved",
+                            types.join(" or ")
+                        ));
+                    }
+                }
+                let expected = expect
+                    .clone()
+                    .unwrap_or_else(|| format!("a linked {}", types.join(" or ")));
+                let what = if found_any {
+                    Absent::Fail
+                } else {
+                    absent.clone()
+                };
+                match decide_absent(&what, ctx.resource) {
+                    Verdict::Fail(_) => Verdict::Fail(vec![Failure {
+                        span: ctx.resource.header,
+                        path: String::new(),
+                        found: None,
+                        expected,
+                    }]),
+                    v => v,
+                }
+            }
+        }
+    }
+}
+
+/// All must pass: any failure fails (collecting every failure), else any unknown is unknown.
+fn all(verdicts: Vec<Verdict>) -> Verdict {
+    let mut fails = Vec::new();
+    let mut unknown = None;
+    let mut applicable = false;
+    for v in verdicts {
+        match v {
+            Verdict::Pass => applicable = true,
+            Verdict::Fail(f) => {
+                applicable = true;
+                fails.extend(f)
+            }
+            Verdict::Unknown(r) => {
+                applicable = true;
+                unknown.get_or_insert(r);
+            }
+            Verdict::NotApplicable => {}
+        }
+    }
+    if !fails.is_empty() {
+        Verdict::Fail(fails)
+    } else if let Some(r) = unknown {
+        Verdict::Unknown(r)
+    } else if applicable {
+        Verdict::Pass
+    } else {
+        Verdict::NotApplicable
+    }
+}
+
+fn decide_absent(absent: &Absent, resource: &Resource) -> Verdict {
+    match absent {
+        Absent::Pass => Verdict::Pass,
+        Absent::Fail => Verdict::Fail(Vec::new()),
+        Absent::Unknown => Verdict::Unknown("not set, and the default is not known".into()),
+        Absent::NotApplicable => Verdict::NotApplicable,
+        Absent::Versioned {
+            from,
+            then,
+            otherwise,
+        } => match &resource.api_version {
+            Some(v) if version_ge(v, from) => decide_absent(then, resource),
+            Some(_) => decide_absent(otherwise, resource),
+            None => Verdict::Unknown(format!(
+                "not set, and the default depends on the version (changes at {from}), which is not known"
+            )),
+        },
+    }
+}
+
+/// Compares ARM API versions (`2019-04-01`, `2023-01-01-preview`) and semantic versions
+/// (`4.12.0`) component by component, numerically.
+pub fn version_ge(v: &str, from: &str) -> bool {
+    fn parts(s: &str) -> Vec<u64> {
+        s.split(['-', '.'])
+            .map_while(|p| p.parse::<u64>().ok())
+            .collect()
+    }
+    parts(v) >= parts(from)
+}
+
+impl Op {
+    fn describe(&self) -> String {
+        match self {
+            Op::Equals(v) => v.to_string(),
+            Op::NotEquals(v) => format!("anything but {v}"),
+            Op::OneOf(vs) => format!("one of {}", list(vs)),
+            Op::NotOneOf(vs) => format!("none of {}", list(vs)),
+            Op::AtLeast(n) => format!("at least {n}"),
+            Op::AtMost(n) => format!("at most {n}"),
+            Op::Present(true) => "set".to_string(),
+            Op::Present(false) => "not set".to_string(),
+            Op::Matches(r) => format!("a value matching /{}/", r.as_str()),
+            Op::NotMatches(r) => format!("a value not matching /{}/", r.as_str()),
+            Op::Contains(v) => format!("a value containing {v}"),
+            Op::NotContains(v) => format!("a value without {v}"),
+            Op::Empty(true) => "empty".to_string(),
+            Op::Empty(false) => "not empty".to_string(),
+            Op::Covers(p) => format!("a port range including {p}"),
+            Op::Each(_) | Op::Some(_) => "see the rule".to_string(),
+        }
+    }
+
+    fn apply(
+        &self,
+        node: &Node,
+        absent: &Absent,
+        ctx: &Ctx,
+        path: &str,
+        expected: &str,
+    ) -> Verdict {
+        if let Value::Unknown(u) = &node.value {
+            return Verdict::Unknown(u.reason.clone());
+        }
+        let fail = || {
+            Verdict::Fail(vec![Failure {
+                span: node.span,
+                path: path.to_string(),
+                found: Some(node.value.to_string()),
+                expected: expected.to_string(),
+            }])
+        };
+        let verdict = |ok: Option<bool>| match ok {
+            Some(true) => Verdict::Pass,
+            Some(false) => fail(),
+            None => Verdict::Unknown(format!(
+                "{path} contains values not known before deployment"
+            )),
+        };
+        match self {
+            Op::Equals(v) => verdict(loose_eq(&node.value, v)),
+            Op::NotEquals(v) => verdict(loose_eq(&node.value, v).map(|b| !b)),
+            Op::OneOf(vs) => verdict(any_eq(&node.value, vs)),
+            Op::NotOneOf(vs) => verdict(any_eq(&node.value, vs).map(|b| !b)),
+            Op::AtLeast(n) => verdict(number(&node.value).map(|x| x >= *n)),
+            Op::AtMost(n) => verdict(number(&node.value).map(|x| x <= *n)),
+            Op::Present(want) => {
+                if matches!(node.value, Value::Null) {
+                    // `null` is how templates say "not set".
+                    verdict(Some(!*want))
+                } else {
+                    verdict(Some(*want))
+                }
+            }
+            Op::Matches(r) => verdict(as_text(&node.value).map(|s| r.is_match(&s))),
+            Op::NotMatches(r) => verdict(as_text(&node.value).map(|s| !r.is_match(&s))),
+            Op::Contains(v) => verdict(contains(&node.value, v)),
+            Op::NotContains(v) => verdict(contains(&node.value, v).map(|b| !b)),
+            Op::Empty(want) => {
+                let empty = match &node.value {
+                    Value::Array(a) => Some(a.is_empty()),
+                    Value::Object(o) => Some(o.is_empty()),
+                    Value::String(s) => Some(s.is_empty()),
+                    Value::Null => Some(true),
+                    _ => None,
+                };
+                verdict(empty.map(|e| e == *want))
+            }
+            Op::Covers(port) => verdict(covers(&node.value, *port)),
+            Op::Each(inner) => match &node.value {
+                Value::Array(items) => all(items.iter().map(|i| inner.eval(i, ctx)).collect()),
+                Value::Null => Verdict::Pass,
+                _ => inner.eval(node, ctx),
+            },
+            Op::Some(inner) => match &node.value {
+                Value::Array(items) => {
+                    let mut unknown = None;
+                    for i in items {
+                        match inner.eval(i, ctx) {
+                            Verdict::Pass => return Verdict::Pass,
+                            Verdict::Unknown(r) => {
+                                unknown.get_or_insert(r);
+                            }
+                            _ => {}
+                        }
+                    }
+                    if let Some(r) = unknown {
+                        Verdict::Unknown(r)
+                    } else if items.is_empty() {
+                        match decide_absent(absent, ctx.resource) {
+                            Verdict::Fail(_) => fail(),
+                            v => v,
+                        }
+                    } else {
+                        fail()
+                    }
+                }
+                _ => inner.eval(node, ctx),
+            },
+        }
+    }
+}
+
+/// Whether a port spec includes `port`. `None` when part of it is unknown.
+fn covers(v: &Value, port: u16) -> Option<bool> {
+    match v {
+        Value::Int(i) => Some(*i == port as i64),
+        Value::String(s) => {
+            let s = s.trim();
+            if s == "*" || s.eq_ignore_ascii_case("any") {
+                return Some(true);
+            }
+            // Terraform and ARM both accept comma-separated lists in one string.
+            Some(s.split(',').any(|part| {
+                let part = part.trim();
+                match part.split_once('-') {
+                    Some((a, b)) => match (a.trim().parse::<u32>(), b.trim().parse::<u32>()) {
+                        (Ok(a), Ok(b)) => a <= port as u32 && port as u32 <= b,
+                        _ => false,
+                    },
+                    None => part.parse::<u32>().ok() == Some(port as u32),
+                }
+            }))
+        }
+        Value::Array(items) => {
+            let mut unknown = false;
+            for i in items {
+                match covers(&i.value, port) {
+                    Some(true) => return Some(true),
+                    None => unknown = true,
+                    _ => {}
+                }
+            }
+            if unknown {
+                None
+            } else {
+                Some(false)
+            }
+        }
+        Value::Unknown(_) => None,
+        _ => Some(false),
+    }
+}
+
+fn list(vs: &[Value]) -> String {
+    vs.iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        // Terraform and ARM both let numbers arrive as strings ("90").
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn as_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Int(_) | Value::Float(_) | Value::Bool(_) => Some(v.to_string()),
+        _ => None,
+    }
+}
+
+/// Equality as Azure compares settings: strings case-insensitively (`'Enabled'` ==
+/// `'enabled'`), numbers across int/float and numeric strings, booleans also from the
+/// strings `"true"`/`"false"` (Terraform variables often arrive as strings). `None` when an
+/// unknown element makes it undecidable.
+pub fn loose_eq(a: &Value, b: &Value) -> Option<bool> {
+    Some(match (a, b) {
+        (Value::Unknown(_), _) | (_, Value::Unknown(_)) => return None,
+        (Value::String(x), Value::String(y)) => x.eq_ignore_ascii_case(y),
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        (Value::Bool(x), Value::String(s)) | (Value::String(s), Value::Bool(x)) => {
+            s.eq_ignore_ascii_case(if *x { "true" } else { "false" })
+        }
+        (Value::Null, Value::Null) => true,
+        (Value::Array(x), Value::Array(y)) => {
+            if x.len() != y.len() {
+                return Some(false);
+            }
+            for (p, q) in x.iter().zip(y) {
+                if !loose_eq(&p.value, &q.value)? {
+                    return Some(false);
+                }
+            }
+            true
+        }
+        _ => match (number(a), number(b)) {
+            (Some(x), Some(y)) if !matches!((a, b), (Value::String(_), Value::String(_))) => x == y,
+            _ => false,
+        },
+    })
+}
+
+fn any_eq(v: &Value, options: &[Value]) -> Option<bool> {
+    let mut unknown = false;
+    for o in options {
+        match loose_eq(v, o) {
+            Some(true) => return Some(true),
+            None => unknown = true,
+            _ => {}
+        }
+    }
+    if unknown {
+        None
+    } else {
+        Some(false)
+    }
+}
+
+fn contains(hay: &Value, needle: &Value) -> Option<bool> {
+    match hay {
+        Value::Array(items) => {
+            let mut unknown = false;
+            for i in items {
+                match loose_eq(&i.value, needle) {
+                    Some(true) => return Some(true),
+                    None => unknown = true,
+                    _ => {}
+                }
+            }
+            if unknown {
+                None
+            } else {
+                Some(false)
+            }
+        }
+        Value::String(s) => {
+            let n = as_text(needle)?;
+            // ARM lists such as `bypass: 'Logging, AzureServices'` are comma-separated strings.
+            Some(s.to_ascii_lowercase().contains(&n.to_ascii_lowercase()))
+        }
+        Value::Object(o) => {
+            let n = as_text(needle)?;
+            Some(o.iter().any(|(k, _)| k.eq_ignore_ascii_case(&n)))
+        }
+        Value::Unknown(_) => None,
+        _ => Some(false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert!(version_ge("2019-04-01", "2019-04-01"));
+        assert!(version_ge("2023-01-01-preview", "2019-04-01"));
+        assert!(!version_ge("2018-11-01", "2019-04-01"));
+        assert!(version_ge("4.10.0", "4.9"));
+        assert!(!version_ge("3.117.1", "4.0.0"));
+    }
+
+    #[test]
+    fn port_coverage() {
+        let s = |x: &str| Value::String(x.into());
+        assert_eq!(covers(&s("*"), 22), Some(true));
+        assert_eq!(covers(&s("20-25"), 22), Some(true));
+        assert_eq!(covers(&s("80,443"), 443), Some(true));
+        assert_eq!(covers(&s("3389"), 22), Some(false));
+        assert_eq!(covers(&Value::Int(22), 22), Some(true));
+    }
+
+    #[test]
+    fn loose_equality() {
+        let s = |x: &str| Value::String(x.into());
+        assert_eq!(loose_eq(&s("Enabled"), &s("enabled")), Some(true));
+        assert_eq!(loose_eq(&Value::Int(90), &Value::Float(90.0)), Some(true));
+        assert_eq!(loose_eq(&s("true"), &Value::Bool(true)), Some(true));
+        assert_eq!(loose_eq(&s("90"), &Value::Int(90)), Some(true));
+        assert_eq!(loose_eq(&s("1.2"), &s("1.20")), Some(false));
+    }
+}

@@ -1,0 +1,260 @@
+//! End-to-end behaviour of the ARM frontend on small templates: evaluation, loops, nested
+//! deployments, languageVersion 2.0, child folding, and bad input.
+
+use basegate::model::Value;
+use basegate::{scan, ScanOptions, ScanResult};
+use std::path::Path;
+
+fn scan_text(name: &str, text: &str) -> (tempfile::TempDir, ScanResult) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(name), text).unwrap();
+    let opts = ScanOptions {
+        paths: vec![dir.path().to_path_buf()],
+        root: Some(dir.path().to_path_buf()),
+        rules: basegate::rules::builtin(),
+        ..Default::default()
+    };
+    let r = scan(&opts);
+    (dir, r)
+}
+
+fn template(resources: &str) -> String {
+    format!(
+        r#"{{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "contentVersion": "1.0.0.0", "resources": {resources}}}"#
+    )
+}
+
+#[test]
+fn copy_loops_expand_with_addresses() {
+    let (_d, r) = scan_text(
+        "main.json",
+        &template(
+            r#"[{"type": "Microsoft.Storage/storageAccounts", "apiVersion": "2023-01-01", "name": "[concat('st', copyIndex())]", "copy": {"name": "c", "count": 3}, "properties": {}}]"#,
+        ),
+    );
+    let names: Vec<_> = r
+        .model
+        .resources
+        .iter()
+        .map(|x| x.name.clone().unwrap())
+        .collect();
+    assert_eq!(names, ["st0", "st1", "st2"]);
+    assert!(r.model.resources[1].address.ends_with("[1]"));
+}
+
+#[test]
+fn children_get_full_types_and_names_and_fold_into_parents() {
+    let (_d, r) = scan_text(
+        "main.json",
+        &template(
+            r#"[{"type": "Microsoft.Web/sites", "apiVersion": "2022-09-01", "name": "app", "properties": {},
+                 "resources": [{"type": "config", "apiVersion": "2022-09-01", "name": "web", "properties": {"ftpsState": "AllAllowed"}}]}]"#,
+        ),
+    );
+    let child = r
+        .model
+        .resources
+        .iter()
+        .find(|x| x.type_name == "Microsoft.Web/sites/config")
+        .unwrap();
+    assert_eq!(child.name.as_deref(), Some("app/web"));
+    let site = r
+        .model
+        .resources
+        .iter()
+        .find(|x| x.type_name == "Microsoft.Web/sites")
+        .unwrap();
+    let ftps = site
+        .body
+        .get("properties")
+        .unwrap()
+        .get("siteConfig")
+        .unwrap()
+        .get("ftpsState")
+        .unwrap();
+    assert_eq!(ftps.value, Value::String("AllAllowed".into()));
+    // The parent edge is in the graph.
+    assert_eq!(r.model.edges.len(), 1);
+}
+
+#[test]
+fn language_version_2_symbolic_resources() {
+    let text = r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "languageVersion": "2.0", "contentVersion": "1.0.0.0",
+        "resources": {
+          "stg": {"type": "Microsoft.Storage/storageAccounts", "apiVersion": "2023-01-01", "name": "st1", "properties": {}},
+          "existingVault": {"existing": true, "type": "Microsoft.KeyVault/vaults", "apiVersion": "2023-01-01", "name": "kv"},
+          "diag": {"type": "Microsoft.Insights/diagnosticSettings", "apiVersion": "2021-05-01-preview", "name": "d", "scope": "Microsoft.Storage/storageAccounts/st1", "dependsOn": ["stg"], "properties": {}}
+        }}"#;
+    let (_d, r) = scan_text("main.json", text);
+    let addrs: Vec<_> = r
+        .model
+        .resources
+        .iter()
+        .map(|x| x.address.as_str())
+        .collect();
+    assert_eq!(addrs, ["stg", "diag"]);
+    // scope and dependsOn both link diag → stg.
+    assert!(r
+        .model
+        .edges
+        .iter()
+        .any(|e| e.kind == basegate::model::EdgeKind::Scope));
+    assert!(r
+        .model
+        .edges
+        .iter()
+        .any(|e| e.kind == basegate::model::EdgeKind::DependsOn));
+}
+
+#[test]
+fn nested_deployments_inner_and_outer_scope() {
+    let text = r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "contentVersion": "1.0.0.0",
+      "parameters": {"tls": {"type": "string", "defaultValue": "TLS1_0"}},
+      "resources": [
+        {"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "outer",
+         "properties": {"mode": "Incremental", "template": {"resources": [
+            {"type": "Microsoft.Storage/storageAccounts", "apiVersion": "2023-01-01", "name": "a", "properties": {"minimumTlsVersion": "[parameters('tls')]"}}]}}},
+        {"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "inner",
+         "properties": {"mode": "Incremental", "expressionEvaluationOptions": {"scope": "inner"},
+           "parameters": {"v": {"value": "[parameters('tls')]"}},
+           "template": {"parameters": {"v": {"type": "string"}}, "resources": [
+            {"type": "Microsoft.Storage/storageAccounts", "apiVersion": "2023-01-01", "name": "b", "properties": {"minimumTlsVersion": "[parameters('v')]"}}]}}}
+      ]}"#;
+    let (_d, r) = scan_text("main.json", text);
+    for name in ["a", "b"] {
+        let st = r
+            .model
+            .resources
+            .iter()
+            .find(|x| x.name.as_deref() == Some(name))
+            .unwrap();
+        let tls = st
+            .body
+            .get("properties")
+            .unwrap()
+            .get("minimumTlsVersion")
+            .unwrap();
+        assert_eq!(tls.value, Value::String("TLS1_0".into()), "{name}");
+    }
+}
+
+#[test]
+fn bad_input_is_a_diagnostic_and_the_scan_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let schema = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#";
+    std::fs::write(
+        d.join("a-malformed.json"),
+        format!("{{\"$schema\": \"{schema}\",\n \"resources\": [ }}"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("b-resources-string.json"),
+        format!("{{\"$schema\": \"{schema}\", \"resources\": \"x\"}}"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("c-bad-expr.json"),
+        template(r#"[{"type": "Microsoft.Storage/storageAccounts", "apiVersion": "2023-01-01", "name": "[concat('a']", "properties": {}}]"#),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("d-unknown-fn.json"),
+        template(r#"[{"type": "Microsoft.Storage/storageAccounts", "apiVersion": "2023-01-01", "name": "[noSuchFunction('a')]", "properties": {}}]"#),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("e-latin1.json"),
+        b"{\"$schema\": \"deploymentTemplate.json#\", \"x\": \"\xe9\"}",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("f-good.json"),
+        template(r#"[{"type": "Microsoft.Storage/storageAccounts", "apiVersion": "2023-01-01", "name": "ok", "properties": {"supportsHttpsTrafficOnly": false}}]"#),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("g.json"),
+        template(r#"[{"type": "Microsoft.Storage/storageAccounts", "apiVersion": "2023-01-01", "name": "p", "properties": {}}]"#),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("g.parameters.json"),
+        r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#", "parameters": {"missing": {"value": 1}}}"#,
+    )
+    .unwrap();
+    let r = scan(&ScanOptions {
+        paths: vec![d.to_path_buf()],
+        root: Some(d.to_path_buf()),
+        rules: basegate::rules::builtin(),
+        ..Default::default()
+    });
+    let diag = |file: &str| {
+        r.diagnostics
+            .iter()
+            .filter(|x| r.rel_path(x.span.file) == file)
+            .map(|x| {
+                let lc = r.sources.get(x.span.file).line_col(x.span.start);
+                format!("{}:{}: {}", lc.line, lc.col, x.message)
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        diag("a-malformed.json"),
+        ["2:17: invalid JSON: unexpected `}`: expected a JSON value"]
+    );
+    assert!(diag("b-resources-string.json")[0].contains("`resources` must be an array"));
+    assert!(
+        diag("c-bad-expr.json")[0].contains("does not parse"),
+        "{:?}",
+        diag("c-bad-expr.json")
+    );
+    assert!(diag("d-unknown-fn.json")[0].contains("unknown template function 'noSuchFunction'"));
+    assert!(
+        diag("e-latin1.json")[0].contains("not valid UTF-8"),
+        "{:?}",
+        diag("e-latin1.json")
+    );
+    assert!(diag("g.parameters.json")[0].contains("'missing' is not declared"));
+    // The good file was still scanned and its finding reported.
+    assert!(r
+        .findings
+        .iter()
+        .any(|f| r.rel_path(f.span.file) == "f-good.json"));
+    assert!(Path::new(d).exists());
+}
+
+#[test]
+fn huge_copy_count_is_capped_and_reported() {
+    let (_d, r) = scan_text(
+        "main.json",
+        &template(
+            r#"[{"type": "Microsoft.Storage/storageAccounts", "apiVersion": "2023-01-01", "name": "[concat('st', copyIndex())]", "copy": {"name": "c", "count": 10000000}, "properties": {}}]"#,
+        ),
+    );
+    assert_eq!(r.model.resources.len(), 10_000);
+    assert!(r
+        .diagnostics
+        .iter()
+        .any(|d| d.message.contains("10000000 iterations")));
+}
+
+#[test]
+fn exponential_variables_are_bounded() {
+    let mut vars = String::from(r#""v0": "xxxxxxxxxxxxxxxx""#);
+    for i in 1..=64 {
+        vars.push_str(&format!(
+            r#", "v{i}": "[concat(variables('v{}'), variables('v{}'))]""#,
+            i - 1,
+            i - 1
+        ));
+    }
+    let text = format!(
+        r#"{{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "variables": {{{vars}}},
+        "resources": [{{"type": "Microsoft.Storage/storageAccounts", "apiVersion": "2023-01-01", "name": "[variables('v64')]", "properties": {{}}}}]}}"#
+    );
+    let (_d, r) = scan_text("main.json", &text);
+    assert_eq!(r.model.resources.len(), 1);
+    assert!(r.model.resources[0].name.is_none());
+}

@@ -15,6 +15,7 @@ pub mod normalize;
 pub mod report;
 pub mod rules;
 pub mod source;
+pub mod terraform;
 
 use check::{Evaluation, Finding};
 use discover::FileKind;
@@ -33,6 +34,12 @@ pub struct ScanOptions {
     pub filter: discover::Filter,
     /// An ARM parameter file applied to the templates scanned.
     pub parameters: Option<PathBuf>,
+    /// Terraform `--var-file` files, in order.
+    pub var_files: Vec<PathBuf>,
+    /// Terraform `--var NAME=VALUE`.
+    pub vars: Vec<(String, String)>,
+    /// azurerm provider version to assume when the configuration does not say.
+    pub assume_azurerm: Option<String>,
     pub rules: Vec<Rule>,
 }
 
@@ -146,9 +153,34 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         .filter(|(_, k, _)| *k == FileKind::ArmTemplate)
         .map(|(id, _, _)| arm::evaluate_file(&sources, *id, &param_index, explicit_params))
         .collect();
+    let tf_files: Vec<FileId> = files
+        .iter()
+        .filter(|(_, k, _)| {
+            matches!(
+                k,
+                FileKind::Terraform | FileKind::TerraformJson | FileKind::TerraformVars
+            )
+        })
+        .map(|(id, _, _)| *id)
+        .collect();
+    let tf_out = if tf_files.is_empty() {
+        None
+    } else {
+        Some(terraform::evaluate(&terraform::Input {
+            sources: &sources,
+            files: tf_files,
+            root: &root,
+            var_files: opts.var_files.clone(),
+            vars: opts.vars.clone(),
+            assume_azurerm: opts.assume_azurerm.clone(),
+        }))
+    };
     // Languages whose frontend is not in this build are reported, never passed in silence.
     for (id, kind, _) in &files {
-        if !matches!(kind, FileKind::ArmTemplate | FileKind::ArmParameters) {
+        if matches!(
+            kind,
+            FileKind::Bicep | FileKind::BicepParam | FileKind::TerraformPlan
+        ) {
             diagnostics.push(Diagnostic::error(
                 Span::file_start(*id),
                 format!(
@@ -160,6 +192,10 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
     }
     let mut resources = Vec::new();
     for o in arm_out {
+        resources.extend(o.resources);
+        diagnostics.extend(o.diagnostics);
+    }
+    if let Some(o) = tf_out {
         resources.extend(o.resources);
         diagnostics.extend(o.diagnostics);
     }

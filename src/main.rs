@@ -57,6 +57,15 @@ struct ScanArgs {
     /// ARM parameter file to evaluate the templates with (default: X.parameters.json beside X.json).
     #[arg(long, value_name = "FILE")]
     parameters: Option<PathBuf>,
+    /// Terraform variable file (like `terraform plan -var-file`). Repeatable.
+    #[arg(long = "var-file", value_name = "FILE")]
+    var_files: Vec<PathBuf>,
+    /// Terraform variable, NAME=VALUE (like `terraform plan -var`). Repeatable.
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
+    /// azurerm provider version to assume when the configuration does not pin one (e.g. 4.20.0).
+    #[arg(long, value_name = "VERSION")]
+    azurerm_version: Option<String>,
     /// Skip paths matching GLOB (relative to the scan root). Repeatable.
     #[arg(long, value_name = "GLOB")]
     exclude: Vec<String>,
@@ -109,6 +118,13 @@ impl From<SeverityArg> for Severity {
             SeverityArg::Low => Severity::Low,
             SeverityArg::Info => Severity::Info,
         }
+    }
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected NAME=VALUE, got `{s}`")),
     }
 }
 
@@ -212,6 +228,9 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
             threads: args.threads.unwrap_or(0),
         },
         parameters: args.parameters.clone(),
+        var_files: args.var_files.clone(),
+        vars: args.vars.clone(),
+        assume_azurerm: args.azurerm_version.clone(),
         rules,
     };
     let result = basegate::scan(&opts);

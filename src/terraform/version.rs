@@ -72,7 +72,7 @@ pub fn lowest_allowed(constraint: &str) -> Option<String> {
             }
             _ => continue,
         };
-        if best.map_or(true, |b| lower > b) {
+        if best.is_none_or(|b| lower > b) {
             best = Some(lower);
         }
     }

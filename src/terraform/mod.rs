@@ -84,38 +84,24 @@ pub(crate) fn parse_file(f: FileId, path: &Path, text: &str) -> (parse::Body, Ve
     }
 }
 
-fn repo_root(root: &Path) -> PathBuf {
-    let abs = if root.is_absolute() {
-        root.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .map(|d| d.join(root))
-            .unwrap_or_else(|_| root.to_path_buf())
-    };
+/// The repository the scan root is in (the nearest folder with `.git`), absolute; `None`
+/// when there is none, and so no telling where the repository ends.
+fn repo_root(root: &Path) -> Option<PathBuf> {
+    let abs = modules::normalize(&std::path::absolute(root).ok()?);
     let mut cur: Option<&Path> = Some(&abs);
-    let mut up = 0usize;
     while let Some(d) = cur {
         if d.join(".git").exists() {
-            if root.is_absolute() {
-                return modules::normalize(d);
-            }
-            // keep the relative form the file paths use
-            let mut p = root.to_path_buf();
-            for _ in 0..up {
-                p.push("..");
-            }
-            return modules::normalize(&p);
+            return Some(d.to_path_buf());
         }
         cur = d.parent();
-        up += 1;
     }
-    modules::normalize(root)
+    None
 }
 
 fn run(input: &Input) -> Output {
     let mut diags = Vec::new();
     let repo = repo_root(input.root);
-    let defs = modules::load(input, &mut diags, &repo);
+    let defs = modules::load(input, &mut diags, repo.as_deref());
     let ev = Eval::new(input, defs);
     for d in diags {
         ev.diag(d);

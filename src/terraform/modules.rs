@@ -926,7 +926,11 @@ pub fn relative_path(from: &Path, to: &Path) -> String {
 
 /// Loads modules: the scanned directories, then every local module directory they lead to
 /// (outside the scan too), then directories listed in `.terraform/modules/modules.json`.
-pub fn load(input: &super::Input, diags: &mut Vec<Diagnostic>, repo_root: &Path) -> Vec<ModuleDef> {
+pub fn load(
+    input: &super::Input,
+    diags: &mut Vec<Diagnostic>,
+    repo_root: Option<&Path>,
+) -> Vec<ModuleDef> {
     let mut by_dir: BTreeMap<PathBuf, Vec<FileId>> = BTreeMap::new();
     for &f in &input.files {
         let file = input.sources.get(f);
@@ -990,7 +994,14 @@ pub fn load(input: &super::Input, diags: &mut Vec<Diagnostic>, repo_root: &Path)
                 ));
                 continue;
             }
-            if !dir.starts_with(repo_root) && !is_fetched_dir(&dir) {
+            // warn where a reference first leaves the repository, not for every module
+            // the escaped module calls in turn
+            let inside = |p: &Path| {
+                repo_root.is_none_or(|repo| {
+                    std::path::absolute(p).is_ok_and(|a| normalize(&a).starts_with(repo))
+                })
+            };
+            if !is_fetched_dir(&dir) && inside(&caller_dir) && !inside(&dir) {
                 diags.push(Diagnostic::warning(
                     span,
                     format!(

@@ -827,6 +827,7 @@ fn fetched_modules_json_and_escaping_sources() {
         ("main.tf", &main),
         (".terraform/modules/modules.json", mj),
         (".terraform/modules/naming/main.tf", naming),
+        (".git/HEAD", "ref: refs/heads/main\n"),
     ]);
     assert_eq!(r.res("azurerm_x.r").name.as_deref(), Some("stx"));
     assert!(!r.has_diag("not fetched"));

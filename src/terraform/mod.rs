@@ -234,7 +234,7 @@ fn apply_plans(
             resources.retain(|_| keep.next().unwrap_or(true));
             origin.retain(|&o| o != r);
         }
-        origin.extend(std::iter::repeat(usize::MAX).take(planned.len()));
+        origin.extend(std::iter::repeat_n(usize::MAX, planned.len()));
         resources.extend(planned);
     }
 }

@@ -33,6 +33,9 @@ pub fn parse(file: FileId, text: &str) -> Result<JNode, (usize, String)> {
         file,
         depth: 0,
     };
+    if text.starts_with('\u{feff}') {
+        p.i = 3;
+    }
     p.ws();
     let v = p.value()?;
     p.ws();

@@ -207,6 +207,15 @@ pub fn parse_hcl(file: FileId, text: &str) -> (Body, Vec<Diagnostic>) {
         );
         return (Body::default(), vec![diag]);
     }
+    // a byte-order mark is not HCL; blank it out so offsets stay those of the file
+    let blanked;
+    let text = match text.strip_prefix('\u{feff}') {
+        Some(rest) => {
+            blanked = format!("   {rest}");
+            blanked.as_str()
+        }
+        None => text,
+    };
     match hcl_edit::parser::parse_body(text) {
         Ok(body) => {
             let mut cx = Lower {

@@ -888,3 +888,12 @@ fn null_arguments_are_absent() {
     assert!(nr.get("bypass").is_some());
     assert_eq!(r.text(nr.span), "network_rules");
 }
+
+#[test]
+fn bom_and_crlf() {
+    let text = "\u{feff}resource \"azurerm_x\" \"r\" {\r\n  name = \"a\"\r\n  doc  = <<EOT\r\nline\r\nEOT\r\n}\r\n";
+    let r = run(&[("main.tf", text)]);
+    let res = r.res("azurerm_x.r");
+    assert_eq!(res.name.as_deref(), Some("a"));
+    assert_eq!(r.text(res.body.get("name").unwrap().span), "\"a\"");
+}

@@ -282,3 +282,62 @@ fn print_tree(k: &str, v: &basegate::model::Node, depth: usize) {
         other => println!("{pad}{k} = {other}"),
     }
 }
+
+/// Why values are unknown across the corpus: `cargo test --test terraform_corpus unknowns -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn unknowns() {
+    use basegate::model::{Node, Value};
+    fn walk_node(n: &Node, out: &mut BTreeMap<String, usize>, total: &mut usize) {
+        *total += 1;
+        match &n.value {
+            Value::Unknown(u) => {
+                let key: String = u.reason.chars().take(70).collect();
+                *out.entry(key).or_default() += 1;
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk_node(x, out, total)),
+            Value::Object(o) => o.iter().for_each(|(_, x)| walk_node(x, out, total)),
+            _ => {}
+        }
+    }
+    let corpus = shared().join("corpus");
+    let mut reasons = BTreeMap::new();
+    let mut total = 0;
+    for (folder, _) in FOLDERS {
+        let root = corpus.join(folder);
+        let mut paths = Vec::new();
+        walk(&root, &mut paths);
+        let sources = SourceMap::default();
+        let files = paths
+            .iter()
+            .map(|p| {
+                sources.add(
+                    p.clone(),
+                    p.to_string_lossy().into_owned(),
+                    std::fs::read_to_string(p).unwrap_or_default(),
+                )
+            })
+            .collect();
+        let out = evaluate(&Input {
+            sources: &sources,
+            files,
+            root: &root,
+            var_files: Vec::new(),
+            vars: Vec::new(),
+            assume_azurerm: None,
+        });
+        for r in &out.resources {
+            walk_node(&r.body, &mut reasons, &mut total);
+        }
+    }
+    let mut v: Vec<_> = reasons.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1));
+    println!("{total} nodes");
+    for (k, n) in v
+        .iter()
+        .filter(|(k, _)| std::env::var("TF_FILTER").map_or(true, |f| k.contains(&f)))
+        .take(60)
+    {
+        println!("{n:6} {k}");
+    }
+}

@@ -736,8 +736,13 @@ impl<'a> Eval<'a> {
                     let k = self.eval(x, scope)?;
                     cur = index(&cur, &k)?;
                 }
-                Op::Splat => {
+                Op::Splat { full } => {
                     let rest = &ops[i + 1..];
+                    let n = if *full {
+                        rest.len()
+                    } else {
+                        rest.iter().take_while(|o| matches!(o, Op::Attr(_))).count()
+                    };
                     let items = match &cur.value {
                         Value::Array(a) => a.clone(),
                         Value::Null => Vec::new(),
@@ -745,9 +750,10 @@ impl<'a> Eval<'a> {
                     };
                     let mut out = Vec::with_capacity(items.len());
                     for it in items {
-                        out.push(self.apply_ops(it, rest, scope)?);
+                        out.push(self.apply_ops(it, &rest[..n], scope)?);
                     }
-                    return Ok(Node::new(Value::Array(out), cur.span));
+                    let list = Node::new(Value::Array(out), cur.span);
+                    return self.apply_ops(list, &rest[n..], scope);
                 }
             }
         }

@@ -244,7 +244,14 @@ impl Eval<'_> {
             if let Some(dep) = block.body.attr("depends_on") {
                 if let ExprKind::Array(items) = &dep.expr.kind {
                     for it in items {
-                        if let Some(path) = it.as_path() {
+                        // pre-0.12 configurations quote the reference
+                        let quoted = match &it.kind {
+                            ExprKind::Str(s) => {
+                                Some(s.split('.').map(str::to_string).collect::<Vec<_>>())
+                            }
+                            _ => None,
+                        };
+                        if let Some(path) = quoted.or_else(|| it.as_path()) {
                             let target = match path.first().map(String::as_str) {
                                 Some("module") if path.len() >= 2 => {
                                     format!("{}module.{}", inst.target, path[1])

@@ -577,6 +577,7 @@ locals {
   groups = { for n in ["x", "y", "x"] : n => n... }
   objs   = [{ id = 1 }, { id = 2 }]
   ids    = local.objs[*].id
+  first  = local.objs.*.id[1]
   tpl    = "%{ if var.env == "prod" }P%{ else }D%{ endif }-%{ for n in local.names }${n}%{ endfor }"
   doc    = <<-EOT
     hello
@@ -598,6 +599,7 @@ resource "azurerm_x" "r" {
   byname = local.byname
   groups = local.groups
   ids    = local.ids
+  first  = local.first
   tpl    = local.tpl
   doc    = local.doc
   cond   = local.cond
@@ -642,6 +644,7 @@ resource "azurerm_x" "r" {
         b.get("ids").unwrap().as_array().unwrap()[1].value,
         Value::Int(2)
     );
+    assert_eq!(b.get("first").unwrap().value, Value::Int(2));
     assert_eq!(s(b.get("tpl")), Some("P-abc"));
     assert_eq!(s(b.get("doc")), Some("hello\n  prod\n"));
     assert_eq!(s(b.get("cond")), Some("same"));

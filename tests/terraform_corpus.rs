@@ -331,7 +331,7 @@ fn unknowns() {
         }
     }
     let mut v: Vec<_> = reasons.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1));
+    v.sort_by_key(|x| std::cmp::Reverse(x.1));
     println!("{total} nodes");
     for (k, n) in v
         .iter()

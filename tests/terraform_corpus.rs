@@ -288,15 +288,19 @@ fn print_tree(k: &str, v: &basegate::model::Node, depth: usize) {
 #[ignore]
 fn unknowns() {
     use basegate::model::{Node, Value};
-    fn walk_node(n: &Node, out: &mut BTreeMap<String, usize>, total: &mut usize) {
+    fn walk_node(n: &Node, out: &mut BTreeMap<String, usize>, total: &mut usize, src: &SourceMap) {
         *total += 1;
         match &n.value {
             Value::Unknown(u) => {
                 let key: String = u.reason.chars().take(70).collect();
+                if std::env::var("TF_WHERE").is_ok_and(|w| key.contains(&w)) {
+                    let f = src.get(n.span.file);
+                    println!("  at {}:{}", f.rel_path, f.line_col(n.span.start).line);
+                }
                 *out.entry(key).or_default() += 1;
             }
-            Value::Array(a) => a.iter().for_each(|x| walk_node(x, out, total)),
-            Value::Object(o) => o.iter().for_each(|(_, x)| walk_node(x, out, total)),
+            Value::Array(a) => a.iter().for_each(|x| walk_node(x, out, total, src)),
+            Value::Object(o) => o.iter().for_each(|(_, x)| walk_node(x, out, total, src)),
             _ => {}
         }
     }
@@ -327,7 +331,7 @@ fn unknowns() {
             assume_azurerm: None,
         });
         for r in &out.resources {
-            walk_node(&r.body, &mut reasons, &mut total);
+            walk_node(&r.body, &mut reasons, &mut total, &sources);
         }
     }
     let mut v: Vec<_> = reasons.into_iter().collect();

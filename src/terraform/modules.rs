@@ -29,6 +29,8 @@ pub struct ModuleDef {
     pub outputs: HashMap<String, Block>,
     pub resources: Vec<Block>,
     pub res_index: HashMap<String, usize>,
+    /// `data` blocks by `type.name`: their arguments are known like a resource's.
+    pub data: HashMap<String, Block>,
     pub calls: Vec<Block>,
     pub call_index: HashMap<String, usize>,
     /// Lowest azurerm version allowed by `required_providers`.
@@ -84,6 +86,16 @@ impl ModuleDef {
                         None => {
                             self.res_index.insert(key, self.resources.len());
                             self.resources.push(b);
+                        }
+                    }
+                }
+                "data" if b.labels.len() == 2 => {
+                    let key = format!("{}.{}", b.labels[0], b.labels[1]);
+                    match self.data.get_mut(&key) {
+                        Some(d) if is_override => merge_block(d, b),
+                        Some(_) => {}
+                        None => {
+                            self.data.insert(key, b);
                         }
                     }
                 }
@@ -563,25 +575,13 @@ impl Eval<'_> {
                 };
                 self.module_ref(m, rest, scope, span)
             }
-            "data" => {
-                let what = ops
-                    .iter()
-                    .take(2)
-                    .filter_map(|o| {
-                        if let Op::Attr(a) = o {
-                            Some(a.as_str())
-                        } else {
-                            None
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(".");
-                self.eval_indexes(ops, scope);
-                Ok(unknown(
-                    format!("data source data.{what} is read during plan"),
-                    span,
-                ))
-            }
+            "data" => match (ops.first(), ops.get(1)) {
+                (Some(Op::Attr(t)), Some(Op::Attr(n))) => {
+                    let (t, n) = (t.clone(), n.clone());
+                    self.block_ref(&t, &n, &ops[2..], scope, span, true)
+                }
+                _ => Err("'data' needs a type and a name".into()),
+            },
             "each" => {
                 let Some((k, v)) = scope.each.clone() else {
                     return Err("'each' used outside a for_each".into());
@@ -614,7 +614,7 @@ impl Eval<'_> {
             "terraform" => Ok(unknown("terraform.workspace is chosen at run time", span)),
             "self" | "ephemeral" => Ok(unknown(format!("'{name}' is known only at apply"), span)),
             ty => match first {
-                Some(res) => self.resource_ref(ty, res, rest, scope, span),
+                Some(res) => self.block_ref(ty, res, rest, scope, span, false),
                 None => Err(format!("unknown name '{ty}'")),
             },
         }
@@ -800,11 +800,39 @@ impl Eval<'_> {
         }
     }
 
-    fn resource_ref(&self, ty: &str, name: &str, ops: &[Op], scope: &mut Scope, span: Span) -> R {
+    /// A reference to a resource or (with `data`) a data source: the arguments its block
+    /// sets are known as configured; everything else is computed, so unknown.
+    fn block_ref(
+        &self,
+        ty: &str,
+        name: &str,
+        ops: &[Op],
+        scope: &mut Scope,
+        span: Span,
+        data: bool,
+    ) -> R {
         let inst = self.inst(scope.inst);
-        self.record(&[format!("{}{ty}.{name}", inst.target)]);
-        let Some(block) = self.defs[inst.def].resource(ty, name) else {
-            return Err(format!("reference to undeclared resource {ty}.{name}"));
+        let def = &self.defs[inst.def];
+        let block = if data {
+            def.data.get(&format!("{ty}.{name}"))
+        } else {
+            // data sources are not resources: only resource references become links
+            self.record(&[format!("{}{ty}.{name}", inst.target)]);
+            def.resource(ty, name)
+        };
+        let Some(block) = block else {
+            let what = if data { "data source" } else { "resource" };
+            return Err(format!("reference to undeclared {what} {ty}.{name}"));
+        };
+        let ty = &if data {
+            format!("data.{ty}")
+        } else {
+            ty.to_string()
+        };
+        let after = if data {
+            "is read during plan"
+        } else {
+            "is known only after apply"
         };
         let mut rest = ops;
         let mut rscope = Scope::new(scope.inst);
@@ -890,16 +918,13 @@ impl Eval<'_> {
                 }
                 self.eval_indexes(rest, scope);
                 Ok(unknown(
-                    format!("{}{ty}.{name}.{a} is known only after apply", inst.target),
+                    format!("{}{ty}.{name}.{a} {after}", inst.target),
                     span,
                 ))
             }
             _ => {
                 self.eval_indexes(rest, scope);
-                Ok(unknown(
-                    format!("{}{ty}.{name} is known only after apply", inst.target),
-                    span,
-                ))
+                Ok(unknown(format!("{}{ty}.{name} {after}", inst.target), span))
             }
         }
     }

@@ -570,6 +570,7 @@ fn syntax_error_is_reported() {
 fn expressions() {
     let main = r#"
 variable "env" { default = "prod" }
+data "x" "y" {}
 locals {
   names  = ["a", "b", "c"]
   upper  = [for n in local.names : upper(n) if n != "b"]
@@ -899,4 +900,15 @@ fn bom_and_crlf() {
     let res = r.res("azurerm_x.r");
     assert_eq!(res.name.as_deref(), Some("a"));
     assert_eq!(r.text(res.body.get("name").unwrap().span), "\"a\"");
+}
+
+#[test]
+fn data_source_arguments_are_known() {
+    let main = "data \"azurerm_resource_group\" \"rg\" {\n  name = \"rg-prod\"\n}\nresource \"azurerm_x\" \"r\" {\n  resource_group_name = data.azurerm_resource_group.rg.name\n  location            = data.azurerm_resource_group.rg.location\n}\n";
+    let r = run(&[("main.tf", main)]);
+    let res = r.res("azurerm_x.r");
+    assert_eq!(s(res.body.get("resource_group_name")), Some("rg-prod"));
+    assert!(res.body.get("location").unwrap().is_unknown());
+    assert!(res.links.is_empty());
+    assert_eq!(r.out.resources.len(), 1);
 }

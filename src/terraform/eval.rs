@@ -38,6 +38,7 @@ pub struct Eval<'a> {
     pub(super) defs: Vec<ModuleDef>,
     pub(super) insts: RefCell<Vec<Rc<Inst>>>,
     pub(super) diags: RefCell<Vec<Diagnostic>>,
+    diag_seen: RefCell<std::collections::HashSet<(Span, String)>>,
     fuel: Cell<u64>,
     depth: Cell<u32>,
     fuel_reported: Cell<bool>,
@@ -227,6 +228,7 @@ impl<'a> Eval<'a> {
             defs,
             insts: RefCell::new(Vec::new()),
             diags: RefCell::new(Vec::new()),
+            diag_seen: RefCell::new(std::collections::HashSet::new()),
             fuel: Cell::new(FUEL),
             depth: Cell::new(0),
             fuel_reported: Cell::new(false),
@@ -235,8 +237,15 @@ impl<'a> Eval<'a> {
         }
     }
 
+    /// Records a diagnostic once (instances of one block repeat the same problem).
     pub fn diag(&self, d: Diagnostic) {
-        self.diags.borrow_mut().push(d);
+        if self
+            .diag_seen
+            .borrow_mut()
+            .insert((d.span, d.message.clone()))
+        {
+            self.diags.borrow_mut().push(d);
+        }
     }
 
     pub fn inst(&self, id: usize) -> Rc<Inst> {
@@ -291,8 +300,17 @@ impl<'a> Eval<'a> {
     pub fn eval_lenient(&self, e: &Expr, scope: &mut Scope) -> Node {
         match self.eval(e, scope) {
             Ok(n) => n,
-            Err(msg) => unknown(format!("could not evaluate: {msg}"), e.span),
+            Err(msg) => self.failed(&msg, e.span),
         }
+    }
+
+    /// An expression Terraform itself would reject: reported once, and left unknown.
+    pub fn failed(&self, msg: &str, span: Span) -> Node {
+        self.diag(Diagnostic::warning(
+            span,
+            format!("expression could not be evaluated ({msg}): left unknown"),
+        ));
+        unknown(format!("could not evaluate: {msg}"), span)
     }
 
     // ---- expressions ----

@@ -299,7 +299,7 @@ impl Eval<'_> {
             }
             let path = join(prefix, &a.name);
             let (r, refs) = self.eval_recorded(&a.expr, scope);
-            let n = r.unwrap_or_else(|e| unknown(format!("could not evaluate: {e}"), a.expr.span));
+            let n = r.unwrap_or_else(|e| self.failed(&e, a.expr.span));
             for t in refs {
                 links.push(Link {
                     kind: link_kind(&a.name),
@@ -355,7 +355,7 @@ impl Eval<'_> {
                         target: t,
                     });
                 }
-                r.unwrap_or_else(|e| unknown(format!("could not evaluate: {e}"), fe.expr.span))
+                r.unwrap_or_else(|e| self.failed(&e, fe.expr.span))
             }
             None => unknown("dynamic block without for_each", b.header),
         };

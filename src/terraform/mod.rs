@@ -169,9 +169,7 @@ fn run(input: &Input) -> Output {
     let mut origin = Vec::new();
     ev.build_all(&mut resources, &mut origin);
     apply_plans(&ev, input, &roots, &mut resources, &mut origin);
-    let mut diagnostics = ev.diags.into_inner();
-    let mut seen = std::collections::HashSet::new();
-    diagnostics.retain(|d| seen.insert((d.span, d.message.clone())));
+    let diagnostics = ev.diags.into_inner();
     Output {
         resources,
         diagnostics,

@@ -459,8 +459,7 @@ impl Eval<'_> {
                     continue;
                 }
                 let (r, refs) = self.eval_recorded(&a.expr, scope);
-                let n =
-                    r.unwrap_or_else(|e| unknown(format!("could not evaluate: {e}"), a.expr.span));
+                let n = r.unwrap_or_else(|e| self.failed(&e, a.expr.span));
                 inputs.insert(a.name.clone(), (n, refs));
             }
             self.new_inst(
@@ -656,12 +655,7 @@ impl Eval<'_> {
             .insert(name.to_string(), Lazy::Busy);
         let mut scope = Scope::new(id);
         let (r, refs) = self.eval_recorded(&attr.expr, &mut scope);
-        let n = Rc::new(r.unwrap_or_else(|e| {
-            unknown(
-                format!("could not evaluate local.{name}: {e}"),
-                attr.expr.span,
-            )
-        }));
+        let n = Rc::new(r.unwrap_or_else(|e| self.failed(&e, attr.expr.span)));
         let refs = Rc::new(refs);
         inst.locals
             .borrow_mut()
@@ -699,12 +693,7 @@ impl Eval<'_> {
             .insert(name.to_string(), Lazy::Busy);
         let mut scope = Scope::new(id);
         let (r, refs) = self.eval_recorded(&attr.expr, &mut scope);
-        let n = Rc::new(r.unwrap_or_else(|e| {
-            unknown(
-                format!("could not evaluate output {name}: {e}"),
-                attr.expr.span,
-            )
-        }));
+        let n = Rc::new(r.unwrap_or_else(|e| self.failed(&e, attr.expr.span)));
         let refs = Rc::new(refs);
         inst.outputs
             .borrow_mut()

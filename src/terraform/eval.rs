@@ -46,6 +46,8 @@ pub struct Eval<'a> {
     refs: RefCell<Vec<Vec<String>>>,
     /// Configured attributes of other resources, by instance and attribute, once evaluated.
     pub(super) attr_cache: RefCell<HashMap<String, Rc<Node>>>,
+    /// Nesting of `for_each` expansions that name other resources.
+    pub(super) expand_depth: Cell<u32>,
 }
 
 /// What an expression can see besides its module instance.
@@ -53,6 +55,8 @@ pub struct Eval<'a> {
 pub struct Scope {
     pub inst: usize,
     pub each: Option<(Node, Node)>,
+    /// `for_each = azurerm_x.y`: each.value is that resource's instance (type, name).
+    pub each_of: Option<(String, String)>,
     pub count: Option<Node>,
     /// `for` variables, dynamic-block iterators, templatestring variables: innermost last.
     pub bindings: Vec<(String, Node)>,
@@ -234,6 +238,7 @@ impl<'a> Eval<'a> {
             fuel_reported: Cell::new(false),
             refs: RefCell::new(Vec::new()),
             attr_cache: RefCell::new(HashMap::new()),
+            expand_depth: Cell::new(0),
         }
     }
 

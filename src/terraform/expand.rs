@@ -2,7 +2,7 @@
 //! into nested blocks, and resource blocks into model resources with their links.
 
 use super::eval::{self, unknown, Eval, Scope};
-use super::parse::{Block, Body, ExprKind};
+use super::parse::{Block, Body, Expr, ExprKind, Op};
 use crate::model::{Diagnostic, Dialect, EdgeKind, Language, Link, Node, Resource, Value};
 use crate::source::Span;
 
@@ -45,7 +45,9 @@ impl Key {
 pub enum Expansion {
     Single,
     Counted(usize),
-    Keyed(Vec<(String, Node)>),
+    /// Keys and values; with the (type, name) of the resource iterated when `for_each`
+    /// names another resource's instances.
+    Keyed(Vec<(String, Node)>, Option<(String, String)>),
     Unknown(String),
 }
 
@@ -98,6 +100,9 @@ impl Eval<'_> {
             };
         }
         if let Some(fe) = body.attr("for_each") {
+            if let Some(e) = self.over_resource(&fe.expr, scope, header, what) {
+                return e;
+            }
             let v = self.eval_lenient(&fe.expr, scope);
             let mut items: Vec<(String, Node)> = match &v.value {
                 Value::Object(o) => eval::sorted_entries(o)
@@ -143,9 +148,49 @@ impl Eval<'_> {
                 items.truncate(MAX_INSTANCES);
             }
             let _ = header;
-            return Expansion::Keyed(items);
+            return Expansion::Keyed(items, None);
         }
         Expansion::Single
+    }
+
+    /// `for_each = azurerm_x.y` over a resource that itself has `for_each`: Terraform knows
+    /// its instance keys at plan time, so the instances here are known too.
+    fn over_resource(
+        &self,
+        e: &Expr,
+        scope: &mut Scope,
+        header: Span,
+        what: &str,
+    ) -> Option<Expansion> {
+        let ExprKind::Traversal(root, ops) = &e.kind else {
+            return None;
+        };
+        let (ExprKind::Var(ty), [Op::Attr(name)]) = (&root.kind, ops.as_slice()) else {
+            return None;
+        };
+        if scope.bindings.iter().any(|(n, _)| n == ty) {
+            return None;
+        }
+        let inst = self.inst(scope.inst);
+        let block = self.defs[inst.def].resource(ty, name)?;
+        block.body.attr("for_each")?;
+        let d = self.expand_depth.get();
+        if d > 16 {
+            return None;
+        }
+        self.expand_depth.set(d + 1);
+        let inner = self.expansion(&block.body, &mut Scope::new(scope.inst), header, what);
+        self.expand_depth.set(d);
+        match inner {
+            Expansion::Keyed(items, _) => Some(Expansion::Keyed(
+                items
+                    .into_iter()
+                    .map(|(k, v)| (k, unknown(format!("instance of {ty}.{name}"), v.span)))
+                    .collect(),
+                Some((ty.clone(), name.clone())),
+            )),
+            _ => None,
+        }
     }
 
     /// Builds the resources of every module instance, creating nested instances as it goes.
@@ -194,11 +239,12 @@ impl Eval<'_> {
                         (Key::Index(i), s)
                     })
                     .collect(),
-                Expansion::Keyed(items) => items
+                Expansion::Keyed(items, of) => items
                     .into_iter()
                     .map(|(k, v)| {
                         let mut s = Scope::new(id);
                         s.each = Some((Node::new(Value::String(k.clone()), v.span), v));
+                        s.each_of = of.clone();
                         (Key::Str(k), s)
                     })
                     .collect(),

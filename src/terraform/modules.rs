@@ -508,7 +508,7 @@ impl Eval<'_> {
                 }
                 Child::Counted(out)
             }
-            super::expand::Expansion::Keyed(items) => {
+            super::expand::Expansion::Keyed(items, of) => {
                 let mut out = Vec::new();
                 for (k, v) in items {
                     if full() {
@@ -516,6 +516,7 @@ impl Eval<'_> {
                     }
                     let mut s = scope.clone();
                     s.each = Some((Node::new(Value::String(k.clone()), v.span), v));
+                    s.each_of = of.clone();
                     out.push((
                         k.clone(),
                         make(Some((k.clone(), super::expand::Key::Str(k))), &mut s),
@@ -587,7 +588,18 @@ impl Eval<'_> {
                 };
                 match first {
                     Some("key") => self.apply_ops(k, rest, scope),
-                    Some("value") => self.apply_ops(v, rest, scope),
+                    Some("value") => match scope.each_of.clone() {
+                        // the instance of the resource iterated: its configured arguments
+                        Some((ty, res)) => {
+                            let mut ops = vec![Op::Index(Expr::new(
+                                ExprKind::Str(eval::to_string(&k).unwrap_or_default()),
+                                span,
+                            ))];
+                            ops.extend_from_slice(rest);
+                            self.block_ref(&ty, &res, &ops, scope, span, false)
+                        }
+                        None => self.apply_ops(v, rest, scope),
+                    },
                     _ => Err("'each' has only key and value".into()),
                 }
             }

@@ -912,3 +912,32 @@ fn data_source_arguments_are_known() {
     assert!(res.links.is_empty());
     assert_eq!(r.out.resources.len(), 1);
 }
+
+#[test]
+fn for_each_over_another_resource() {
+    let main = r#"
+resource "azurerm_storage_account" "sa" {
+  for_each = toset(["a", "b"])
+  name     = "st${each.key}"
+}
+resource "azurerm_storage_container" "c" {
+  for_each             = azurerm_storage_account.sa
+  name                 = "c-${each.key}"
+  storage_account_name = each.value.name
+  storage_account_id   = each.value.id
+}
+resource "azurerm_x" "self" {
+  for_each = azurerm_x.self
+}
+"#;
+    let r = run(&[("main.tf", main)]);
+    let c = r.res("azurerm_storage_container.c[\"b\"]");
+    assert_eq!(s(c.body.get("storage_account_name")), Some("stb"));
+    assert!(c.body.get("storage_account_id").unwrap().is_unknown());
+    assert!(c
+        .links
+        .iter()
+        .any(|l| l.path == "storage_account_id" && l.target == "azurerm_storage_account.sa"));
+    r.res("azurerm_storage_container.c[\"a\"]");
+    r.res("azurerm_x.self[*]");
+}

@@ -669,6 +669,8 @@ resource "azurerm_x" "r" {
 #[test]
 fn tf_json_and_override() {
     let json = r#"{
+  "terraform": { "required_providers": { "azurerm": { "source": "hashicorp/azurerm", "version": "~> 4.2" } } },
+  "locals": [ { "unused": 1 } ],
   "variable": { "n": { "default": "fromjson" } },
   "resource": { "azurerm_storage_account": { "j": {
     "name": "${var.n}",
@@ -686,6 +688,7 @@ fn tf_json_and_override() {
     ]);
     let j = r.res("azurerm_storage_account.j");
     assert_eq!(j.name.as_deref(), Some("fromjson"));
+    assert_eq!(j.api_version.as_deref(), Some("4.2.0"));
     assert_eq!(
         r.text(j.body.get("min_tls_version").unwrap().span),
         "\"TLS1_0\""

@@ -48,6 +48,8 @@ pub struct Eval<'a> {
     pub(super) attr_cache: RefCell<HashMap<String, Rc<Node>>>,
     /// Nesting of `for_each` expansions that name other resources.
     pub(super) expand_depth: Cell<u32>,
+    /// Blocks whose count/for_each is being evaluated (instance, header): cycle guard.
+    pub(super) expanding: RefCell<Vec<(usize, Span)>>,
 }
 
 /// What an expression can see besides its module instance.
@@ -239,6 +241,7 @@ impl<'a> Eval<'a> {
             refs: RefCell::new(Vec::new()),
             attr_cache: RefCell::new(HashMap::new()),
             expand_depth: Cell::new(0),
+            expanding: RefCell::new(Vec::new()),
         }
     }
 

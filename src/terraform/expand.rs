@@ -74,6 +74,19 @@ fn join(prefix: &str, name: &str) -> String {
 impl Eval<'_> {
     /// How a block with `count`/`for_each` expands.
     pub fn expansion(&self, body: &Body, scope: &mut Scope, header: Span, what: &str) -> Expansion {
+        // a block whose count/for_each refers back to the block itself (directly or through
+        // another resource) is a cycle Terraform rejects
+        let key = (scope.inst, header);
+        if self.expanding.borrow().contains(&key) {
+            return Expansion::Unknown(format!("{what}: count/for_each depends on itself"));
+        }
+        self.expanding.borrow_mut().push(key);
+        let e = self.expansion_inner(body, scope, what);
+        self.expanding.borrow_mut().pop();
+        e
+    }
+
+    fn expansion_inner(&self, body: &Body, scope: &mut Scope, what: &str) -> Expansion {
         if let Some(c) = body.attr("count") {
             let v = self.eval_lenient(&c.expr, scope);
             return match &v.value {
@@ -100,7 +113,7 @@ impl Eval<'_> {
             };
         }
         if let Some(fe) = body.attr("for_each") {
-            if let Some(e) = self.over_resource(&fe.expr, scope, header, what) {
+            if let Some(e) = self.over_resource(&fe.expr, scope, what) {
                 return e;
             }
             let v = self.eval_lenient(&fe.expr, scope);
@@ -147,7 +160,6 @@ impl Eval<'_> {
                 ));
                 items.truncate(MAX_INSTANCES);
             }
-            let _ = header;
             return Expansion::Keyed(items, None);
         }
         Expansion::Single
@@ -155,13 +167,7 @@ impl Eval<'_> {
 
     /// `for_each = azurerm_x.y` over a resource that itself has `for_each`: Terraform knows
     /// its instance keys at plan time, so the instances here are known too.
-    fn over_resource(
-        &self,
-        e: &Expr,
-        scope: &mut Scope,
-        header: Span,
-        what: &str,
-    ) -> Option<Expansion> {
+    fn over_resource(&self, e: &Expr, scope: &mut Scope, what: &str) -> Option<Expansion> {
         let ExprKind::Traversal(root, ops) = &e.kind else {
             return None;
         };
@@ -179,7 +185,7 @@ impl Eval<'_> {
             return None;
         }
         self.expand_depth.set(d + 1);
-        let inner = self.expansion(&block.body, &mut Scope::new(scope.inst), header, what);
+        let inner = self.expansion(&block.body, &mut Scope::new(scope.inst), block.header, what);
         self.expand_depth.set(d);
         match inner {
             Expansion::Keyed(items, _) => Some(Expansion::Keyed(

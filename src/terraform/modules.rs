@@ -531,6 +531,80 @@ impl Eval<'_> {
         self.defs.iter().position(|d| d.dir == dir)
     }
 
+    /// `azurerm_x.y[*].name`, `length(azurerm_x.y)`, `keys(azurerm_x.y)`: a counted resource
+    /// is a list of its instances, a `for_each` one a map of them. Their number and keys are
+    /// known when the expansion is; each instance is known only through its arguments.
+    #[allow(clippy::too_many_arguments)]
+    fn all_instances(
+        &self,
+        ty: &str,
+        name: &str,
+        block: &Block,
+        ops: &[Op],
+        scope: &mut Scope,
+        span: Span,
+        data: bool,
+    ) -> R {
+        let what = format!("{}{ty}.{name}", if data { "data." } else { "" });
+        let exp = self.expansion(
+            &block.body,
+            &mut Scope::new(scope.inst),
+            block.header,
+            &what,
+        );
+        let keys: Vec<Expr> = match &exp {
+            super::expand::Expansion::Counted(n) => (0..*n)
+                .map(|i| Expr::new(ExprKind::Int(i as i64), span))
+                .collect(),
+            super::expand::Expansion::Keyed(items, _) => items
+                .iter()
+                .map(|(k, _)| Expr::new(ExprKind::Str(k.clone()), span))
+                .collect(),
+            _ => {
+                self.eval_indexes(ops, scope);
+                return Ok(unknown(format!("instances of {what} are unknown"), span));
+            }
+        };
+        let one = |k: &Expr, per: &[Op], scope: &mut Scope| -> Node {
+            if per.is_empty() {
+                return unknown(format!("instance of {what}"), span);
+            }
+            let mut v = vec![Op::Index(k.clone())];
+            v.extend_from_slice(per);
+            self.block_ref(ty, name, &v, scope, span, data)
+                .unwrap_or_else(|e| unknown(format!("could not evaluate: {e}"), span))
+        };
+        match (ops.first(), &exp) {
+            (Some(Op::Splat { full }), super::expand::Expansion::Counted(_)) => {
+                let rest = &ops[1..];
+                let n = if *full {
+                    rest.len()
+                } else {
+                    rest.iter().take_while(|o| matches!(o, Op::Attr(_))).count()
+                };
+                let items = keys.iter().map(|k| one(k, &rest[..n], scope)).collect();
+                self.apply_ops(Node::new(Value::Array(items), span), &rest[n..], scope)
+            }
+            (_, super::expand::Expansion::Counted(_)) => {
+                let items = keys.iter().map(|k| one(k, &[], scope)).collect();
+                self.apply_ops(Node::new(Value::Array(items), span), ops, scope)
+            }
+            _ => {
+                let items = keys
+                    .iter()
+                    .map(|k| {
+                        let key = match &k.kind {
+                            ExprKind::Str(s) => s.clone(),
+                            _ => String::new(),
+                        };
+                        (key, one(k, &[], scope))
+                    })
+                    .collect();
+                self.apply_ops(Node::new(Value::Object(items), span), ops, scope)
+            }
+        }
+    }
+
     // ---- references ----
 
     /// Resolves a reference (`var.x`, `local.y`, `module.m.o`, `azurerm_x.y.name`, ...)
@@ -825,6 +899,7 @@ impl Eval<'_> {
             let what = if data { "data source" } else { "resource" };
             return Err(format!("reference to undeclared {what} {ty}.{name}"));
         };
+        let raw_ty = ty;
         let ty = &if data {
             format!("data.{ty}")
         } else {
@@ -872,10 +947,7 @@ impl Eval<'_> {
                     }
                     rest = &rest[1..];
                 }
-                _ => {
-                    self.eval_indexes(rest, scope);
-                    return Ok(unknown(format!("{ty}.{name} has several instances"), span));
-                }
+                _ => return self.all_instances(raw_ty, name, block, rest, scope, span, data),
             }
         }
         match rest.first() {

@@ -179,6 +179,13 @@ resource "azurerm_x" "c" {
 resource "azurerm_x" "z" {
   count = 0
 }
+resource "azurerm_x" "all" {
+  names = azurerm_x.c[*].name
+  old   = azurerm_x.c.*.name[1]
+  n     = length(azurerm_x.c)
+  keys  = keys(azurerm_storage_account.a)
+  ids   = azurerm_x.c[*].id
+}
 "#;
     let r = run(&[("main.tf", main)]);
     let a = r.res("azurerm_storage_account.a[\"logs\"]");
@@ -192,6 +199,21 @@ resource "azurerm_x" "z" {
         .resources
         .iter()
         .any(|x| x.address.starts_with("azurerm_x.z")));
+    let all = &r.res("azurerm_x.all").body;
+    let names: Vec<_> = all
+        .get("names")
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str())
+        .collect();
+    assert_eq!(names, vec![Some("c0"), Some("c1")]);
+    assert_eq!(s(all.get("old")), Some("c1"));
+    assert_eq!(all.get("n").unwrap().value, Value::Int(2));
+    assert_eq!(all.get("keys").unwrap().as_array().unwrap().len(), 2);
+    let ids = all.get("ids").unwrap().as_array().unwrap();
+    assert!(ids.len() == 2 && ids[0].is_unknown());
 }
 
 #[test]

@@ -46,6 +46,8 @@ pub struct Eval<'a> {
     refs: RefCell<Vec<Vec<String>>>,
     /// Configured attributes of other resources, by instance and attribute, once evaluated.
     pub(super) attr_cache: RefCell<HashMap<String, Rc<Node>>>,
+    /// Attributes being evaluated through a reference: re-entry is a cycle.
+    pub(super) attr_busy: RefCell<std::collections::HashSet<String>>,
     /// Nesting of `for_each` expansions that name other resources.
     pub(super) expand_depth: Cell<u32>,
     /// Blocks whose count/for_each is being evaluated (instance, header): cycle guard.
@@ -240,6 +242,7 @@ impl<'a> Eval<'a> {
             fuel_reported: Cell::new(false),
             refs: RefCell::new(Vec::new()),
             attr_cache: RefCell::new(HashMap::new()),
+            attr_busy: RefCell::new(std::collections::HashSet::new()),
             expand_depth: Cell::new(0),
             expanding: RefCell::new(Vec::new()),
         }

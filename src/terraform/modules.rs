@@ -975,7 +975,14 @@ impl Eval<'_> {
                     let cached = self.attr_cache.borrow().get(&key).cloned();
                     let v = match cached {
                         Some(v) => v,
+                        None if self.attr_busy.borrow().contains(&key) => {
+                            return Ok(unknown(
+                                format!("{}{ty}.{name}.{a} refers back to itself", inst.target),
+                                span,
+                            ));
+                        }
                         None => {
+                            self.attr_busy.borrow_mut().insert(key.clone());
                             // the referenced resource's own references are not this one's
                             self.push_frame();
                             let v = self.eval(&attr.expr, &mut rscope);
@@ -983,6 +990,7 @@ impl Eval<'_> {
                             let v = Rc::new(v.unwrap_or_else(|e| {
                                 unknown(format!("could not evaluate: {e}"), attr.expr.span)
                             }));
+                            self.attr_busy.borrow_mut().remove(&key);
                             self.attr_cache.borrow_mut().insert(key, v.clone());
                             v
                         }

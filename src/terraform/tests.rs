@@ -739,9 +739,20 @@ fn hostile_inputs_do_not_hang_or_crash() {
         let r = run(&[("main.tf", &text)]);
         let _ = r.out.resources.len();
     }
-    let self_ref = "resource \"azurerm_x\" \"a\" { name = azurerm_x.b.name }\nresource \"azurerm_x\" \"b\" { name = azurerm_x.a.name }\n";
-    let r = run(&[("main.tf", self_ref)]);
+    let mut self_ref = String::from("resource \"azurerm_x\" \"a\" { name = azurerm_x.b.name }\nresource \"azurerm_x\" \"b\" { name = azurerm_x.a.name }\n");
+    // a web of resources each naming two others: cycles must not branch exponentially
+    for i in 0..40 {
+        self_ref.push_str(&format!(
+            "resource \"azurerm_y\" \"r{i}\" {{\n  name = \"${{azurerm_y.r{}.name}}${{azurerm_y.r{}.name}}\"\n}}\n",
+            (i + 1) % 40,
+            (i + 7) % 40
+        ));
+    }
+    let started = std::time::Instant::now();
+    let r = run(&[("main.tf", &self_ref)]);
     assert!(r.res("azurerm_x.a").body.get("name").unwrap().is_unknown());
+    assert!(r.res("azurerm_y.r3").body.get("name").unwrap().is_unknown());
+    assert!(started.elapsed().as_secs() < 5);
 }
 
 const PLAN: &str = r#"{

@@ -977,3 +977,81 @@ resource "azurerm_x" "self" {
     r.res("azurerm_storage_container.c[\"a\"]");
     r.res("azurerm_x.self[*]");
 }
+
+#[test]
+fn more_functions() {
+    let main = r#"
+locals {
+ fns = {
+  re      = regex("^(?P<name>[a-z]+)-(?P<env>[a-z]+)$", "app-prod")
+  all     = regexall("[0-9]+", "a1b22c333")
+  fl      = formatlist("%s=%d", ["a", "b"], [1, 2])
+  prod    = length(setproduct(["a", "b"], [1, 2, 3]))
+  tr      = transpose({ a = ["1", "2"], b = ["2"] })
+  zm      = zipmap(["x", "y"], [1, 2])
+  csv     = csvdecode("a,b\n1,2\n3,4")
+  ts      = templatestring("Hello $${name}", { name = "you" })
+  nets    = cidrsubnets("10.0.0.0/16", 8, 8)
+  host    = cidrhost("10.0.0.0/24", 5)
+  coal    = coalesce("", null, "x")
+  lk      = lookup({ a = 1 }, "b", "dflt")
+  sl      = slice(["a", "b", "c", "d"], 1, 3)
+  srt     = sort(["b", "a", "c"])
+  dst     = distinct(["a", "a", "b"])
+  rev     = reverse([1, 2, 3])
+  sum     = sum([1, 2, 3.5])
+  trim    = trim("?!hello?!", "!?")
+  split   = split(",", "a,b,c")
+  sha     = sha256("abc")
+  b64     = base64sha256("abc")
+  unk     = upper(data.x.y.z)
+  partial = length([data.x.y.z, "a"])
+ }
+}
+data "x" "y" {}
+resource "azurerm_x" "each" {
+  for_each = local.fns
+  v        = each.value
+}
+"#;
+    let r = run(&[("main.tf", main)]);
+    let get = |k: &str| {
+        r.res(&format!("azurerm_x.each[\"{k}\"]"))
+            .body
+            .get("v")
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(s(get("re").get("env")), Some("prod"));
+    assert_eq!(get("all").as_array().unwrap().len(), 3);
+    assert_eq!(s(Some(&get("fl").as_array().unwrap()[1])), Some("b=2"));
+    assert_eq!(get("prod").value, Value::Int(6));
+    assert_eq!(get("tr").get("2").unwrap().as_array().unwrap().len(), 2);
+    assert_eq!(get("zm").get("y").unwrap().value, Value::Int(2));
+    assert_eq!(s(get("csv").as_array().unwrap()[1].get("b")), Some("4"));
+    assert_eq!(s(Some(&get("ts"))), Some("Hello you"));
+    assert_eq!(
+        s(Some(&get("nets").as_array().unwrap()[1])),
+        Some("10.0.1.0/24")
+    );
+    assert_eq!(s(Some(&get("host"))), Some("10.0.0.5"));
+    assert_eq!(s(Some(&get("coal"))), Some("x"));
+    assert_eq!(s(Some(&get("lk"))), Some("dflt"));
+    assert_eq!(get("sl").as_array().unwrap().len(), 2);
+    assert_eq!(s(Some(&get("srt").as_array().unwrap()[0])), Some("a"));
+    assert_eq!(get("dst").as_array().unwrap().len(), 2);
+    assert_eq!(get("rev").as_array().unwrap()[0].value, Value::Int(3));
+    assert_eq!(get("sum").value, Value::Float(6.5));
+    assert_eq!(s(Some(&get("trim"))), Some("hello"));
+    assert_eq!(get("split").as_array().unwrap().len(), 3);
+    assert_eq!(
+        s(Some(&get("sha"))),
+        Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    );
+    assert_eq!(
+        s(Some(&get("b64"))),
+        Some("ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=")
+    );
+    assert!(get("unk").is_unknown());
+    assert_eq!(get("partial").value, Value::Int(2));
+}

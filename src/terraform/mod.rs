@@ -6,7 +6,9 @@
 //!
 //! Phases: `parse` (and `json`) build a small syntax tree with spans; `modules` groups files
 //! into modules and instantiates them; `eval` and `functions` fold expressions; `expand`
-//! turns blocks into resource instances; `azapi` lowers azapi resources to the ARM dialect.
+//! turns blocks into resource instances; `azapi` lowers azapi resources to the ARM dialect;
+//! `plan` reads `terraform show -json` output, whose resources replace those evaluated from
+//! the root module beside it (keeping that configuration's spans).
 
 mod azapi;
 mod eval;
@@ -29,7 +31,8 @@ pub struct Input<'a> {
     /// All discovered files are already in it; module files outside the scan root that a
     /// local module source leads to are added.
     pub sources: &'a crate::source::SourceMap,
-    /// Every discovered `.tf`, `.tf.json`, `.tfvars`, `.tfvars.json` file.
+    /// Every discovered `.tf`, `.tf.json`, `.tfvars`, `.tfvars.json` file, and plan JSON
+    /// (`terraform show -json`; other `.json` files are ignored).
     pub files: Vec<FileId>,
     /// The scan root.
     pub root: &'a Path,

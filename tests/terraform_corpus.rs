@@ -44,10 +44,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// (folder, minimum resources expected)
 const FOLDERS: &[(&str, usize)] = &[
-    ("tf-azurerm-examples", 1000),
-    ("tf-avm-storageaccount", 40),
-    ("tf-avm-aks", 20),
-    ("tf-avm-web-site", 60),
+    ("tf-azurerm-examples", 1500),
+    ("tf-avm-storageaccount", 420),
+    ("tf-avm-aks", 200),
+    ("tf-avm-web-site", 650),
 ];
 
 #[test]

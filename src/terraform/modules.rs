@@ -108,6 +108,15 @@ impl ModuleDef {
                         self.calls.push(b);
                     }
                 },
+                // before Terraform 0.13 the constraint sat in the provider block
+                "provider" if b.labels.first().is_some_and(|l| l == "azurerm") => {
+                    if let Some(ExprKind::Str(v)) = b.body.attr("version").map(|a| &a.expr.kind) {
+                        if let Some(min) = super::version::lowest_allowed(v) {
+                            self.azurerm_min =
+                                super::version::max_version(self.azurerm_min.take(), Some(min));
+                        }
+                    }
+                }
                 "terraform" => {
                     for rp in b.body.blocks_of("required_providers") {
                         if let Some(a) = rp.body.attr("azurerm") {
@@ -389,20 +398,19 @@ impl Eval<'_> {
                 .and_then(|dir| self.def_by_dir(dir))
         };
         let Some(target_def) = target_def else {
-            let kind = if local_source(call).is_some() {
-                "local source"
-            } else if src_text.contains("::")
-                || src_text.starts_with("git")
-                || src_text.contains("github.com")
-            {
-                "git source"
-            } else {
-                "registry source"
+            let kind = source_kind(&src_text, local_source(call).is_some());
+            let msg = match kind {
+                "local source" => format!(
+                    "module {name}: local source '{src_text}' has no Terraform files; its resources are not scanned"
+                ),
+                "" => format!(
+                    "module {name}: source is not a literal string; its resources are not scanned"
+                ),
+                _ => format!(
+                    "module {name} from {kind} '{src_text}' not fetched; its resources are not scanned"
+                ),
             };
-            let msg = format!(
-                "module {name} from {kind} '{src_text}' not fetched; its resources are not scanned"
-            );
-            self.diag(Diagnostic::warning(span, msg.clone()));
+            self.diag(Diagnostic::warning(span, msg));
             return Child::Unresolved(format!("output of module {name} ({kind} not fetched)"));
         };
         if inst.ancestors.contains(&target_def) || target_def == inst.def {
@@ -1008,6 +1016,36 @@ impl Eval<'_> {
                 Ok(unknown(format!("{}{ty}.{name} {after}", inst.target), span))
             }
         }
+    }
+}
+
+/// What kind of module source a string is, for messages ("" when there is none).
+fn source_kind(src: &str, local: bool) -> &'static str {
+    if local {
+        return "local source";
+    }
+    if src.is_empty() {
+        return "";
+    }
+    // registry addresses are [host/]namespace/name/provider, nothing else
+    let parts: Vec<&str> = src.split('/').collect();
+    let registry = !src.contains("::")
+        && !src.contains("://")
+        && (parts.len() == 3 || (parts.len() == 4 && parts[0].contains('.')))
+        && parts.iter().all(|p| !p.is_empty() && !p.contains('?'))
+        && !parts[0].ends_with(".com")
+        && !parts[0].ends_with(".org");
+    if registry {
+        "registry source"
+    } else if src.starts_with("git")
+        || src.contains("git::")
+        || src.contains(".git")
+        || src.starts_with("github.com")
+        || src.starts_with("bitbucket.org")
+    {
+        "git source"
+    } else {
+        "remote source"
     }
 }
 

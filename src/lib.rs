@@ -6,6 +6,7 @@
 pub mod arm;
 pub mod bicep;
 pub mod check;
+pub mod config;
 pub mod discover;
 pub mod eval;
 pub mod json;
@@ -16,6 +17,7 @@ pub mod report;
 pub mod rules;
 pub mod source;
 pub mod terraform;
+pub mod triage;
 
 use check::{Evaluation, Finding};
 use discover::FileKind;
@@ -41,6 +43,12 @@ pub struct ScanOptions {
     /// azurerm provider version to assume when the configuration does not say.
     pub assume_azurerm: Option<String>,
     pub rules: Vec<Rule>,
+    /// The configuration (its exceptions register is applied in triage).
+    pub config: Option<config::Config>,
+    /// Accepted findings (`--baseline`).
+    pub baseline: Option<triage::BaselineFile>,
+    /// Today, for exception expiry (default: the system clock).
+    pub today: Option<config::Date>,
 }
 
 /// Counts per language, printed in summaries so regressions show.
@@ -70,11 +78,18 @@ pub struct ScanResult {
     /// Sorted by file and position.
     pub diagnostics: Vec<Diagnostic>,
     pub stats: Stats,
+    /// Baseline entries not found any more: fixed since the baseline was taken.
+    pub fixed: Vec<triage::BaselineEntry>,
 }
 
 impl ScanResult {
     pub fn rel_path(&self, file: FileId) -> String {
         self.sources.get(file).rel_path.clone()
+    }
+
+    /// Findings not accepted by a suppression, exception or baseline: what the gate judges.
+    pub fn active(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.suppression.is_none())
     }
 
     /// Diagnostics that mean part of the input was not scanned.
@@ -229,6 +244,34 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
     let rel = |f: FileId| sources.get(f).rel_path.clone();
     let mut checked = check::run(&model, &opts.rules, &rel);
 
+    // triage
+    let config_file = opts.config.as_ref().and_then(|c| c.path.as_ref()).map(|p| {
+        let text = std::fs::read_to_string(p).unwrap_or_default();
+        sources.add(p.clone(), discover::relative(&root, p), text)
+    });
+    let triaged = triage::run(
+        &mut checked.findings,
+        &model,
+        &opts.rules,
+        &sources,
+        &triage::TriageOptions {
+            exceptions: opts
+                .config
+                .as_ref()
+                .map(|c| c.exceptions.clone())
+                .unwrap_or_default(),
+            config_file,
+            max_exception_days: opts
+                .config
+                .as_ref()
+                .map(|c| c.baseline.max_exception_days)
+                .unwrap_or(365),
+            baseline: opts.baseline.clone(),
+            today: opts.today,
+        },
+    );
+    diagnostics.extend(triaged.diagnostics);
+
     // order: same input, same bytes, whatever the thread count
     let pos = |span: Span| {
         let f = sources.get(span.file);
@@ -262,5 +305,6 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         evaluations: checked.evaluations,
         diagnostics,
         stats,
+        fixed: triaged.fixed,
     }
 }

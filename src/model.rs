@@ -216,6 +216,9 @@ pub struct Resource {
     pub body: Node,
     /// Where a module instantiated this resource: the call sites, outermost first.
     pub call_chain: Vec<Span>,
+    /// A partial update of a resource declared elsewhere (`azapi_update_resource`): what it
+    /// leaves out is unchanged, not defaulted, so absent properties are not judged.
+    pub partial: bool,
     /// Outgoing references, by the target's key, resolved into [`Edge`]s once every file is
     /// evaluated (a reference may cross files).
     pub links: Vec<Link>,
@@ -270,7 +273,7 @@ pub struct Model {
     /// References whose target is not known before deployment (an unknown name or id):
     /// they may point at any resource, so "nothing links here" cannot be concluded.
     /// References to a known target outside the scan are not listed: they point elsewhere.
-    pub unresolved: Vec<(ResourceId, EdgeKind)>,
+    pub unresolved: Vec<(ResourceId, EdgeKind, String)>,
     outgoing: Vec<Vec<usize>>,
     incoming: Vec<Vec<usize>>,
 }

@@ -44,6 +44,8 @@ pub fn lower(ev: &Eval, block: &Block, scope: &mut Scope, links: &mut Vec<Link>)
             header: block.header,
             body: Node::new(arm.value, block.span),
             call_chain: Vec::new(),
+            // an update sets some properties of a resource declared elsewhere
+            partial: tf_type == "azapi_update_resource",
             links: Vec::new(),
         },
         None => {
@@ -60,6 +62,7 @@ pub fn lower(ev: &Eval, block: &Block, scope: &mut Scope, links: &mut Vec<Link>)
                 header: block.header,
                 body: tf,
                 call_chain: Vec::new(),
+                partial: false,
                 links: Vec::new(),
             }
         }

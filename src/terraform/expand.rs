@@ -290,6 +290,7 @@ impl Eval<'_> {
                     header: block.header,
                     body,
                     call_chain: Vec::new(),
+                    partial: false,
                     links: Vec::new(),
                 }
             };

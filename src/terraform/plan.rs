@@ -154,6 +154,7 @@ fn walk_module(
             header,
             body,
             call_chain: Vec::new(),
+            partial: ty == "azapi_update_resource",
             links: res_links,
         };
         if ty == "azapi_resource" || ty == "azapi_update_resource" {

@@ -49,6 +49,8 @@ pub struct ScanOptions {
     pub baseline: Option<triage::BaselineFile>,
     /// Today, for exception expiry (default: the system clock).
     pub today: Option<config::Date>,
+    /// The frameworks and CIS level the compliance view reports on.
+    pub enforced: report::compliance::Enforced,
 }
 
 /// Counts per language, printed in summaries so regressions show.
@@ -80,6 +82,7 @@ pub struct ScanResult {
     pub stats: Stats,
     /// Baseline entries not found any more: fixed since the baseline was taken.
     pub fixed: Vec<triage::BaselineEntry>,
+    pub enforced: report::compliance::Enforced,
 }
 
 impl ScanResult {
@@ -306,5 +309,6 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         diagnostics,
         stats,
         fixed: triaged.fixed,
+        enforced: opts.enforced,
     }
 }

@@ -130,6 +130,8 @@ enum FormatArg {
     Text,
     Json,
     Sarif,
+    Markdown,
+    Html,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -362,6 +364,15 @@ fn prepare(args: &ScanArgs) -> Result<Prepared> {
             config,
             baseline,
             today: None,
+            enforced: {
+                use basegate::config::Framework;
+                let f = frameworks.as_deref().unwrap_or(&cfg.baseline.frameworks);
+                basegate::report::compliance::Enforced {
+                    cis: f.contains(&Framework::Cis),
+                    cis_level: cfg.baseline.cis_level,
+                    mcsb: f.contains(&Framework::Mcsb),
+                }
+            },
         },
         fail_on,
     })
@@ -384,6 +395,8 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
     let format = match args.format {
         Some(FormatArg::Json) => Format::Json,
         Some(FormatArg::Sarif) => Format::Sarif,
+        Some(FormatArg::Markdown) => Format::Markdown,
+        Some(FormatArg::Html) => Format::Html,
         Some(FormatArg::Text) | None => Format::Text,
     };
     let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();

@@ -3,7 +3,10 @@
 //! Only this module writes output, always through a `Write` handed in by `main.rs`.
 
 pub mod baseline;
+pub mod compliance;
+pub mod html;
 pub mod json;
+pub mod markdown;
 pub mod sarif;
 pub mod text;
 
@@ -16,6 +19,8 @@ pub enum Format {
     Text,
     Json,
     Sarif,
+    Markdown,
+    Html,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -53,6 +58,8 @@ pub fn render(
         Format::Text => text::render(result, opts, out),
         Format::Json => json::render(result, opts, out),
         Format::Sarif => sarif::render(result, out),
+        Format::Markdown => markdown::render(result, opts, out),
+        Format::Html => html::render(result, opts, out),
     }
 }
 

@@ -428,8 +428,14 @@ impl Eval<'_> {
                     u.span,
                 );
                 scope.bindings.push((iter_name, it));
-                let obj = self.eval_body(&content.body, scope, &path, links, b.header, false);
+                let mut obj = self.eval_body(&content.body, scope, &path, links, b.header, false);
                 scope.bindings.pop();
+                // whether the block exists at all is unknown, so none of its values may be
+                // taken as set: keep its shape (which arguments it would set), not its values
+                let Value::Unknown(why) = &u.value else {
+                    return;
+                };
+                blank(&mut obj, &why.reason);
                 push_block(members, label, obj);
                 return;
             }
@@ -447,6 +453,19 @@ impl Eval<'_> {
             scope.bindings.pop();
             push_block(members, label, obj);
         }
+    }
+}
+
+/// Every value of a block's content made unknown; nested blocks keep their shape.
+fn blank(n: &mut Node, reason: &str) {
+    match &mut n.value {
+        Value::Object(members) => members.iter_mut().for_each(|(_, v)| blank(v, reason)),
+        Value::Array(items)
+            if items.iter().all(|x| matches!(x.value, Value::Object(_))) && !items.is_empty() =>
+        {
+            items.iter_mut().for_each(|x| blank(x, reason))
+        }
+        _ => *n = unknown(reason.to_string(), n.span),
     }
 }
 

@@ -181,7 +181,10 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         .filter(|(_, k, _)| {
             matches!(
                 k,
-                FileKind::Terraform | FileKind::TerraformJson | FileKind::TerraformVars
+                FileKind::Terraform
+                    | FileKind::TerraformJson
+                    | FileKind::TerraformVars
+                    | FileKind::TerraformPlan
             )
         })
         .map(|(id, _, _)| *id)
@@ -200,10 +203,7 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
     };
     // Languages whose frontend is not in this build are reported, never passed in silence.
     for (id, kind, _) in &files {
-        if matches!(
-            kind,
-            FileKind::Bicep | FileKind::BicepParam | FileKind::TerraformPlan
-        ) {
+        if matches!(kind, FileKind::Bicep | FileKind::BicepParam) {
             diagnostics.push(Diagnostic::error(
                 Span::file_start(*id),
                 format!(

@@ -27,6 +27,18 @@ enum Command {
     Scan(ScanArgs),
     /// List the rules (id, severity, title, controls).
     Rules(RulesArgs),
+    /// For pre-commit: scan the folders of the given files (modules need their siblings) and
+    /// report only findings in those files.
+    PreCommit {
+        /// The staged files.
+        files: Vec<PathBuf>,
+        /// Fail on findings of this severity or higher [default: high, or the config's].
+        #[arg(long, value_enum)]
+        fail_on: Option<SeverityArg>,
+        /// Configuration file (default: `.basegate.toml` found by walking up).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// List the declared resources by type and file, with the rules and controls that apply.
     Inventory {
         #[command(flatten)]
@@ -69,6 +81,13 @@ enum BaselineAction {
         #[arg(long, value_name = "FILE", default_value = ".basegate-baseline.json")]
         file: PathBuf,
     },
+}
+
+/// `scan`'s options alone, to build them programmatically (pre-commit).
+#[derive(Parser)]
+struct ScanOnly {
+    #[command(flatten)]
+    scan: ScanArgs,
 }
 
 #[derive(clap::Args)]
@@ -229,6 +248,11 @@ fn load_rules(dirs: &[PathBuf]) -> Result<Vec<Rule>> {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => scan(args),
+        Command::PreCommit {
+            files,
+            fail_on,
+            config,
+        } => pre_commit(files, fail_on, config),
         Command::Inventory { scan: args } => {
             start_threads(args.threads)?;
             let Prepared { opts, .. } = prepare(&args)?;
@@ -478,6 +502,61 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
             out.flush()?;
         }
     }
+    Ok(match report::gate(&result, fail_on) {
+        Gate::Pass => ExitCode::SUCCESS,
+        Gate::Fail => ExitCode::from(1),
+    })
+}
+
+fn pre_commit(files: Vec<PathBuf>, fail_on: Option<SeverityArg>, config: Option<PathBuf>) -> Result<ExitCode> {
+    let files: Vec<PathBuf> = files.into_iter().filter(|f| f.is_file()).collect();
+    if files.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut dirs: Vec<PathBuf> = files
+        .iter()
+        .map(|f| match f.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    let args = ScanOnly::parse_from(
+        std::iter::once(std::ffi::OsString::from("scan"))
+            .chain(dirs.iter().map(|d| d.clone().into_os_string()))
+            .chain(config.iter().flat_map(|c| [std::ffi::OsString::from("--config"), c.clone().into_os_string()])),
+    )
+    .scan;
+    let Prepared { opts, fail_on: cfg_fail_on } = prepare(&args)?;
+    let fail_on = fail_on.map(Severity::from).unwrap_or(cfg_fail_on);
+    let mut result = basegate::scan(&opts);
+    // Only what is staged: other files of the folder were read for context.
+    let staged: std::collections::HashSet<PathBuf> = files
+        .iter()
+        .filter_map(|f| std::path::absolute(f).ok())
+        .map(|p| basegate::discover::normalize(&p))
+        .collect();
+    let is_staged = |id: basegate::source::FileId| {
+        let p = result.sources.get(id).path.clone();
+        std::path::absolute(&p)
+            .map(|p| staged.contains(&basegate::discover::normalize(&p)))
+            .unwrap_or(false)
+    };
+    let keep_findings: Vec<bool> = result.findings.iter().map(|f| is_staged(f.span.file)).collect();
+    let keep_diags: Vec<bool> = result.diagnostics.iter().map(|d| is_staged(d.span.file)).collect();
+    let mut k = keep_findings.into_iter();
+    result.findings.retain(|_| k.next().unwrap_or(false));
+    let mut k = keep_diags.into_iter();
+    result.diagnostics.retain(|_| k.next().unwrap_or(false));
+    let render = RenderOptions {
+        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        quiet: false,
+        fail_on,
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    report::render(&result, Format::Text, &render, &mut out)?;
+    out.flush()?;
     Ok(match report::gate(&result, fail_on) {
         Gate::Pass => ExitCode::SUCCESS,
         Gate::Fail => ExitCode::from(1),

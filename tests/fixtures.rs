@@ -43,6 +43,35 @@ fn expected_lines(text: &str, rule: &str) -> BTreeSet<u32> {
 }
 
 #[test]
+fn every_rule_file_is_built_in() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let files = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".toml"))
+        })
+        .count();
+    let built_in = rules::builtin();
+    assert!(files > 0);
+    assert_eq!(
+        built_in.len(),
+        files,
+        "rules/*.toml and the built-in rules differ"
+    );
+    let mut ids: Vec<_> = built_in.iter().map(|r| r.id.as_str()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), built_in.len(), "duplicate rule ids");
+    for r in &built_in {
+        assert_eq!(
+            format!("{}.toml", r.id),
+            r.origin_file(),
+            "file name must be the id"
+        );
+    }
+}
+
+#[test]
 fn rule_fixtures() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let all = rules::builtin();

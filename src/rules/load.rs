@@ -22,7 +22,12 @@ pub fn parse_rule(text: &str, file: &str, origin: &str) -> Result<Rule, RuleErro
         message,
     };
     let doc: toml::Table = toml::from_str(text).map_err(|e| err(e.to_string()))?;
-    build(&doc, origin).map_err(err)
+    let mut rule = build(&doc, origin).map_err(err)?;
+    rule.file = std::path::Path::new(file)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(rule)
 }
 
 const TOP_KEYS: &[&str] = &[
@@ -127,6 +132,7 @@ fn build(doc: &toml::Table, origin: &str) -> R<Rule> {
             Some(_) => return Err("`sensitive` must be true or false".into()),
         },
         origin: origin.to_string(),
+        file: String::new(),
     })
 }
 

@@ -112,9 +112,15 @@ pub struct Rule {
     pub sensitive: bool,
     /// Where the rule came from: `builtin` or the path of the team's rule file.
     pub origin: String,
+    /// The file name it was read from (`BG1001.toml`).
+    pub file: String,
 }
 
 impl Rule {
+    pub fn origin_file(&self) -> &str {
+        &self.file
+    }
+
     pub fn check_for(&self, dialect: Dialect) -> impl Iterator<Item = &Check> {
         self.checks.iter().filter(move |c| c.dialect == dialect)
     }

@@ -11,9 +11,9 @@ fail() { echo "pre-commit: FAIL: $*"; exit 1; }
 python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install --quiet --disable-pip-version-check pre-commit
 export PATH="$work/venv/bin:$PATH" PRE_COMMIT_HOME="$work/cache"
-# pre-commit builds the hook with `cargo install`; share our build directory so only the
-# basegate crate itself is compiled again.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
+# pre-commit builds the hook with `cargo install` from its own clone. Give it a build folder
+# of its own: sharing ours would let a build script of the clone overwrite our outputs.
+export CARGO_TARGET_DIR="$repo/target/pre-commit"
 
 mkdir "$work/proj" && cd "$work/proj"
 git init -q

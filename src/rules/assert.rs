@@ -18,7 +18,7 @@ pub struct Path {
 impl Path {
     pub fn parse(s: &str) -> Path {
         Path {
-            alternatives: vec![s.split('.').map(str::to_string).collect()],
+            alternatives: vec![split_path(s)],
         }
     }
 
@@ -54,6 +54,23 @@ pub enum Op {
     Each(Box<Assertion>),
     /// Some element satisfies it. Absent or empty arrays are decided by `absent`.
     Some(Box<Assertion>),
+}
+
+/// Splits `a.b.'c.d'.e` on dots outside single quotes: property names with dots (API
+/// Management's `customProperties` keys) are written quoted.
+pub fn split_path(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in s.chars() {
+        match c {
+            '\'' => quoted = !quoted,
+            '.' if !quoted => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
 }
 
 /// What an absent value means: the platform's default decides, sometimes per version.
@@ -706,6 +723,14 @@ mod tests {
         assert!(!version_ge("2018-11-01", "2019-04-01"));
         assert!(version_ge("4.10.0", "4.9"));
         assert!(!version_ge("3.117.1", "4.0.0"));
+    }
+
+    #[test]
+    fn quoted_path_segments() {
+        assert_eq!(
+            split_path("properties.customProperties.'Microsoft.Tls10'.x"),
+            ["properties", "customProperties", "Microsoft.Tls10", "x"]
+        );
     }
 
     #[test]

@@ -263,7 +263,7 @@ fn assertion(v: &T, at: &str) -> R<Assertion> {
                 .iter()
                 .map(|a| {
                     a.as_str()
-                        .map(|s| s.split('.').map(str::to_string).collect())
+                        .map(super::assert::split_path)
                         .ok_or_else(|| format!("`{at}.path` alternatives must be strings"))
                 })
                 .collect::<R<_>>()?,

@@ -146,9 +146,25 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         .filter(|(_, k, _)| *k == FileKind::ArmTemplate)
         .map(|(id, _, _)| arm::evaluate_file(&sources, *id, &param_index, explicit_params))
         .collect();
+    let bicep_files: Vec<FileId> = files
+        .iter()
+        .filter(|(_, k, _)| matches!(k, FileKind::Bicep | FileKind::BicepParam))
+        .map(|(id, _, _)| *id)
+        .collect();
+    let bicep_out = if bicep_files.is_empty() {
+        bicep::Output::default()
+    } else {
+        bicep::evaluate(&sources, &bicep_files, &root)
+    };
     // Languages whose frontend is not in this build are reported, never passed in silence.
     for (id, kind, _) in &files {
-        if !matches!(kind, FileKind::ArmTemplate | FileKind::ArmParameters) {
+        if !matches!(
+            kind,
+            FileKind::ArmTemplate
+                | FileKind::ArmParameters
+                | FileKind::Bicep
+                | FileKind::BicepParam
+        ) {
             diagnostics.push(Diagnostic::error(
                 Span::file_start(*id),
                 format!(
@@ -163,6 +179,8 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         resources.extend(o.resources);
         diagnostics.extend(o.diagnostics);
     }
+    resources.extend(bicep_out.resources);
+    diagnostics.extend(bicep_out.diagnostics);
 
     let mut stats = Stats::default();
     for (id, kind, _) in &files {

@@ -153,14 +153,22 @@ fn types_only(m: &Multiset) -> BTreeMap<String, usize> {
 fn bicep_matches_compiled_arm() {
     let corpus = shared().expect("shared corpus missing").join("corpus");
     let all = pairs(&corpus);
-    assert!(all.len() > 500, "expected the corpus pairs, found {}", all.len());
+    assert!(
+        all.len() > 500,
+        "expected the corpus pairs, found {}",
+        all.len()
+    );
     let (mut compared, mut same_res, mut same_find) = (0, 0, 0);
     let (mut registry, mut stale) = (0, 0);
     let mut disagreements = Vec::new();
     for (bicep, json) in &all {
         let dir = bicep.parent().unwrap();
         let text = std::fs::read_to_string(bicep).unwrap_or_default();
-        if text.contains("'br:") || text.contains("'br/") || text.contains("'ts:") || text.contains("'ts/") {
+        if text.contains("'br:")
+            || text.contains("'br/")
+            || text.contains("'ts:")
+            || text.contains("'ts/")
+        {
             registry += 1;
             continue;
         }
@@ -204,6 +212,13 @@ fn bicep_matches_compiled_arm() {
         println!("  {d}");
     }
     let res_pct = 100.0 * (same_res + stale) as f64 / compared.max(1) as f64;
-    assert!(res_pct >= 0.0, "identical resource sets (stale JSON counted as identical) {res_pct:.1}%");
-    assert!(pct(same_find) >= 0.0, "identical finding sets {:.1}%", pct(same_find));
+    assert!(
+        res_pct >= 0.0,
+        "identical resource sets (stale JSON counted as identical) {res_pct:.1}%"
+    );
+    assert!(
+        pct(same_find) >= 0.0,
+        "identical finding sets {:.1}%",
+        pct(same_find)
+    );
 }

@@ -16,8 +16,9 @@ fn shared() -> Option<PathBuf> {
 }
 
 /// Intentionally invalid corpus files (see `src/bicep/KNOWN_GAPS.md`).
-const KNOWN_INVALID: &[&str] =
-    &["quickstart-templates/test/ci-tests/data/validate-deploymentfile-tests/bicep-error/main.bicep"];
+const KNOWN_INVALID: &[&str] = &[
+    "quickstart-templates/test/ci-tests/data/validate-deploymentfile-tests/bicep-error/main.bicep",
+];
 
 #[test]
 fn bicep_corpus_sweep() {
@@ -67,7 +68,11 @@ fn bicep_corpus_sweep() {
         bytes as f64 / 1e6 / elapsed.as_secs_f64()
     );
     let mut by_message: std::collections::BTreeMap<String, usize> = Default::default();
-    for d in r.diagnostics.iter().filter(|d| d.severity == DiagSeverity::Warning) {
+    for d in r
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == DiagSeverity::Warning)
+    {
         let m: String = d.message.chars().take(60).collect();
         *by_message.entry(m).or_default() += 1;
     }
@@ -88,12 +93,20 @@ fn bicep_corpus_sweep() {
             format!("{}:{}:{}: {}", f.rel_path, lc.line, lc.col, d.message)
         })
         .collect();
-    assert!(s.files > 1000, "the corpus should hold over 1000 Bicep files");
+    assert!(
+        s.files > 1000,
+        "the corpus should hold over 1000 Bicep files"
+    );
     assert!(
         errors.is_empty(),
         "{} error diagnostic(s):\n{}",
         errors.len(),
-        errors.iter().take(40).cloned().collect::<Vec<_>>().join("\n")
+        errors
+            .iter()
+            .take(40)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     // Every known-invalid file is reported, never passed in silence.
     for k in KNOWN_INVALID {

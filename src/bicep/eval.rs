@@ -85,6 +85,8 @@ pub(super) struct ResInfo {
     pub name: Value,
     /// A resource id string, or unknown.
     pub id: Value,
+    /// `Type/name` of the resource a `…/providers/…` extension type applies to.
+    pub provider_scope: Option<String>,
 }
 
 impl ResInfo {
@@ -139,6 +141,9 @@ pub(super) struct Instance<'s, 'a> {
     pub call_chain: Vec<Span>,
     /// `targetScope` of the file, lower-case.
     pub target_scope: String,
+    /// Nested resources by symbol: in scope inside their parent's body (the first one
+    /// wins when two parents nest the same name).
+    pub nested: HashMap<String, ResPath>,
 }
 
 pub(super) fn unknown_value(reason: impl Into<String>) -> Value {
@@ -191,7 +196,12 @@ impl<'s, 'a> Instance<'s, 'a> {
                 _ => {}
             }
         }
+        let mut nested = HashMap::new();
+        for (i, s) in unit.parsed.program.statements.iter().enumerate() {
+            super::lower::collect_nested(s, &mut vec![i], &mut nested);
+        }
         let mut inst = Instance {
+            nested,
             sess,
             unit: unit.clone(),
             syms,
@@ -347,6 +357,10 @@ impl<'s, 'a> Instance<'s, 'a> {
         }
         match &d.value {
             Some(v) => self.expr(v),
+            // An optional (nullable) parameter without a value is null.
+            None if d.ty.as_ref().is_some_and(|t| self.nullable(t, 0)) => {
+                Node::new(Value::Null, self.span(d.name.range))
+            }
             None => self.unknown(
                 format!(
                     "parameter '{}' has no default and no value is given",
@@ -357,11 +371,33 @@ impl<'s, 'a> Instance<'s, 'a> {
         }
     }
 
+    /// True for `T?` and for user-defined types declared nullable.
+    fn nullable(&self, t: &TypeExpr, depth: usize) -> bool {
+        match &t.kind {
+            TypeKind::Nullable(_) => true,
+            TypeKind::Paren(b) => self.nullable(b, depth),
+            TypeKind::Name(id) if depth < 8 => {
+                self.unit.parsed.program.statements.iter().any(|s| {
+                    matches!(&s.kind, StatementKind::Type(d)
+                        if d.name.name == id.name && self.nullable(&d.value, depth + 1))
+                })
+            }
+            _ => false,
+        }
+    }
+
     fn ident(&mut self, id: &Ident) -> Node {
         if let Some((_, v)) = self.locals.iter().rev().find(|(n, _)| *n == id.name) {
             return v.clone();
         }
         let Some(sym) = self.syms.get(&id.name).cloned() else {
+            if let Some(path) = self.nested.get(&id.name).cloned() {
+                let span = self.span(id.range);
+                return match self.resource_info(&path, None) {
+                    Some(info) => info.value(span),
+                    None => self.unknown(format!("resource '{}'", id.name), id.range),
+                };
+            }
             self.warn(
                 id.range,
                 format!("'{}' is not declared: treated as unknown", id.name),
@@ -372,7 +408,7 @@ impl<'s, 'a> Instance<'s, 'a> {
             Sym::Param(_) | Sym::Var(_) => self.slot(&id.name, &sym, id.range),
             Sym::Resource(i) => {
                 let span = self.span(id.range);
-                match self.resource_info(&vec![*i], None) {
+                match self.resource_info(&[*i], None) {
                     Some(info) => info.value(span),
                     None => self.unknown(format!("resource collection '{}'", id.name), id.range),
                 }

@@ -73,7 +73,10 @@ impl Instance<'_, '_> {
         match &e.kind {
             ExprKind::Ident(id) => {
                 !self.local_shadows(&id.name)
-                    && matches!(self.syms.get(&id.name), Some(Sym::Resource(_)))
+                    && match self.syms.get(&id.name) {
+                        Some(s) => matches!(s, Sym::Resource(_)),
+                        None => self.nested.contains_key(&id.name),
+                    }
             }
             ExprKind::Index(ix) => {
                 matches!(&ix.base.kind, ExprKind::Ident(_)) && self.is_resource_expr(&ix.base)
@@ -87,9 +90,11 @@ impl Instance<'_, '_> {
     /// The statement path and loop index of a resource expression.
     fn resource_target(&mut self, e: &Expr) -> Option<(ResPath, Option<i64>)> {
         match &e.kind {
+            ExprKind::Ident(id) if self.local_shadows(&id.name) => None,
             ExprKind::Ident(id) => match self.syms.get(&id.name) {
-                Some(Sym::Resource(i)) if !self.local_shadows(&id.name) => Some((vec![*i], None)),
-                _ => None,
+                Some(Sym::Resource(i)) => Some((vec![*i], None)),
+                Some(_) => None,
+                None => self.nested.get(&id.name).map(|p| (p.clone(), None)),
             },
             ExprKind::Index(ix) => {
                 let (path, _) = self.resource_target(&ix.base)?;
@@ -217,6 +222,29 @@ impl Instance<'_, '_> {
             Some(n) => self.expr(n).value,
             None => unknown_value("resource without a name"),
         };
+        let mut type_name = type_name;
+        let mut provider_scope = None;
+        let mut own_name = own_name;
+        // `Microsoft.Storage/storageAccounts/providers/roleAssignments` named
+        // `acct/Microsoft.Authorization/x`: an extension resource on the account, as ARM
+        // reads it.
+        if let Some(i) = type_name.to_ascii_lowercase().find("/providers/") {
+            let scope_type = type_name[..i].to_string();
+            let ext_type = type_name[i + "/providers/".len()..].to_string();
+            let scope_segments = scope_type.split('/').count() - 1;
+            match &own_name {
+                Value::String(n) if n.split('/').count() > scope_segments + 1 => {
+                    let parts: Vec<&str> = n.split('/').collect();
+                    provider_scope = Some(format!(
+                        "{scope_type}/{}",
+                        parts[..scope_segments].join("/")
+                    ));
+                    type_name = format!("{}/{ext_type}", parts[scope_segments]);
+                    own_name = Value::String(parts[scope_segments + 1..].join("/"));
+                }
+                _ => type_name = ext_type,
+            }
+        }
         let name = match (&parent, own_name) {
             (Some(p), Value::String(n)) => match &p.name {
                 Value::String(pn) => Value::String(format!("{pn}/{n}")),
@@ -258,6 +286,7 @@ impl Instance<'_, '_> {
             api_version,
             name,
             id,
+            provider_scope,
         })
     }
 
@@ -364,9 +393,7 @@ impl Instance<'_, '_> {
                 }
             }
         }
-        let Some(target) = self.sess.loader.resolve_local(&unit, path) else {
-            return None;
-        };
+        let target = self.sess.loader.resolve_local(&unit, path)?;
         let call_span = Span::new(
             self.file(),
             stmt.keyword.start as usize,
@@ -614,6 +641,13 @@ impl Instance<'_, '_> {
                 ),
             ];
             let mut links = Vec::new();
+            if let Some(t) = &info.provider_scope {
+                links.push(Link {
+                    kind: EdgeKind::Scope,
+                    path: "name".into(),
+                    target: t.clone(),
+                });
+            }
             let mut has_parent = false;
             for (j, it) in object_items(obj).iter().enumerate() {
                 match it {
@@ -741,6 +775,32 @@ impl Instance<'_, '_> {
             let mut child = path.to_vec();
             child.push(j);
             self.lower_resource(&child, idx, addr, out);
+        }
+    }
+}
+
+/// Records the nested resources under `stmt` (at `path`) by symbol.
+pub(super) fn collect_nested(
+    stmt: &Statement,
+    path: &mut ResPath,
+    out: &mut HashMap<String, ResPath>,
+) {
+    let StatementKind::Resource(d) = &stmt.kind else {
+        return;
+    };
+    if path.len() > 16 {
+        return;
+    }
+    let (_, _, obj) = unwrap_body(&d.body);
+    for (j, it) in object_items(obj).iter().enumerate() {
+        if let ObjectItem::Resource(s) = it {
+            if let StatementKind::Resource(c) = &s.kind {
+                path.push(j);
+                out.entry(c.name.name.clone())
+                    .or_insert_with(|| path.clone());
+                collect_nested(s, path, out);
+                path.pop();
+            }
         }
     }
 }

@@ -94,3 +94,6 @@ pub fn parse(text: &str) -> Parsed {
         comments: lexed.comments,
     }
 }
+
+#[cfg(test)]
+mod tests;

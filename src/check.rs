@@ -23,10 +23,14 @@ pub struct Finding {
     /// The property path at fault (`properties.minimumTlsVersion`), empty for a missing
     /// connected resource.
     pub path: String,
+    /// The offending value as written, or None when the property is not set.
+    pub found: Option<String>,
     pub message: String,
     /// Stable across edits elsewhere in the file: a hash of rule, file, resource address and
     /// property path — never of line numbers.
     pub fingerprint: String,
+    /// Set by triage when the finding is accepted (inline, exception, baseline).
+    pub suppression: Option<crate::triage::Suppression>,
 }
 
 /// What a rule concluded for a resource, for the per-control compliance view.
@@ -117,7 +121,9 @@ pub fn run(
                                 span: f.span,
                                 fingerprint: fingerprint(&rule.id, &file, &res.address, &f.path),
                                 message: message(rule, &f),
+                                found: f.found,
                                 path: f.path,
+                                suppression: None,
                             });
                         }
                         (Outcome::Fail, None)

@@ -6,6 +6,7 @@
 pub mod arm;
 pub mod bicep;
 pub mod check;
+pub mod config;
 pub mod discover;
 pub mod eval;
 pub mod json;
@@ -15,6 +16,8 @@ pub mod normalize;
 pub mod report;
 pub mod rules;
 pub mod source;
+pub mod terraform;
+pub mod triage;
 
 use check::{Evaluation, Finding};
 use discover::FileKind;
@@ -33,7 +36,19 @@ pub struct ScanOptions {
     pub filter: discover::Filter,
     /// An ARM parameter file applied to the templates scanned.
     pub parameters: Option<PathBuf>,
+    /// Terraform `--var-file` files, in order.
+    pub var_files: Vec<PathBuf>,
+    /// Terraform `--var NAME=VALUE`.
+    pub vars: Vec<(String, String)>,
+    /// azurerm provider version to assume when the configuration does not say.
+    pub assume_azurerm: Option<String>,
     pub rules: Vec<Rule>,
+    /// The configuration (its exceptions register is applied in triage).
+    pub config: Option<config::Config>,
+    /// Accepted findings (`--baseline`).
+    pub baseline: Option<triage::BaselineFile>,
+    /// Today, for exception expiry (default: the system clock).
+    pub today: Option<config::Date>,
 }
 
 /// Counts per language, printed in summaries so regressions show.
@@ -63,11 +78,18 @@ pub struct ScanResult {
     /// Sorted by file and position.
     pub diagnostics: Vec<Diagnostic>,
     pub stats: Stats,
+    /// Baseline entries not found any more: fixed since the baseline was taken.
+    pub fixed: Vec<triage::BaselineEntry>,
 }
 
 impl ScanResult {
     pub fn rel_path(&self, file: FileId) -> String {
         self.sources.get(file).rel_path.clone()
+    }
+
+    /// Findings not accepted by a suppression, exception or baseline: what the gate judges.
+    pub fn active(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.suppression.is_none())
     }
 
     /// Diagnostics that mean part of the input was not scanned.
@@ -156,15 +178,31 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
     } else {
         bicep::evaluate(&sources, &bicep_files, &root)
     };
+    let tf_files: Vec<FileId> = files
+        .iter()
+        .filter(|(_, k, _)| {
+            matches!(
+                k,
+                FileKind::Terraform | FileKind::TerraformJson | FileKind::TerraformVars
+            )
+        })
+        .map(|(id, _, _)| *id)
+        .collect();
+    let tf_out = if tf_files.is_empty() {
+        None
+    } else {
+        Some(terraform::evaluate(&terraform::Input {
+            sources: &sources,
+            files: tf_files,
+            root: &root,
+            var_files: opts.var_files.clone(),
+            vars: opts.vars.clone(),
+            assume_azurerm: opts.assume_azurerm.clone(),
+        }))
+    };
     // Languages whose frontend is not in this build are reported, never passed in silence.
     for (id, kind, _) in &files {
-        if !matches!(
-            kind,
-            FileKind::ArmTemplate
-                | FileKind::ArmParameters
-                | FileKind::Bicep
-                | FileKind::BicepParam
-        ) {
+        if matches!(kind, FileKind::TerraformPlan) {
             diagnostics.push(Diagnostic::error(
                 Span::file_start(*id),
                 format!(
@@ -181,6 +219,10 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
     }
     resources.extend(bicep_out.resources);
     diagnostics.extend(bicep_out.diagnostics);
+    if let Some(o) = tf_out {
+        resources.extend(o.resources);
+        diagnostics.extend(o.diagnostics);
+    }
 
     let mut stats = Stats::default();
     for (id, kind, _) in &files {
@@ -210,6 +252,34 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
     // check
     let rel = |f: FileId| sources.get(f).rel_path.clone();
     let mut checked = check::run(&model, &opts.rules, &rel);
+
+    // triage
+    let config_file = opts.config.as_ref().and_then(|c| c.path.as_ref()).map(|p| {
+        let text = std::fs::read_to_string(p).unwrap_or_default();
+        sources.add(p.clone(), discover::relative(&root, p), text)
+    });
+    let triaged = triage::run(
+        &mut checked.findings,
+        &model,
+        &opts.rules,
+        &sources,
+        &triage::TriageOptions {
+            exceptions: opts
+                .config
+                .as_ref()
+                .map(|c| c.exceptions.clone())
+                .unwrap_or_default(),
+            config_file,
+            max_exception_days: opts
+                .config
+                .as_ref()
+                .map(|c| c.baseline.max_exception_days)
+                .unwrap_or(365),
+            baseline: opts.baseline.clone(),
+            today: opts.today,
+        },
+    );
+    diagnostics.extend(triaged.diagnostics);
 
     // order: same input, same bytes, whatever the thread count
     let pos = |span: Span| {
@@ -244,5 +314,6 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         evaluations: checked.evaluations,
         diagnostics,
         stats,
+        fixed: triaged.fixed,
     }
 }

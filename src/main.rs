@@ -27,6 +27,17 @@ enum Command {
     Scan(ScanArgs),
     /// List the rules (id, severity, title, controls).
     Rules(RulesArgs),
+    /// Write a commented starter `.basegate.toml` in the current folder.
+    Init {
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Accept today's findings: write the baseline file of their fingerprints.
+    Baseline {
+        #[command(subcommand)]
+        action: BaselineAction,
+    },
     /// Print a rule's documentation.
     Explain {
         /// Rule id (BG1001) or name (storage-http-traffic).
@@ -34,6 +45,18 @@ enum Command {
         /// Extra rule files, as with `scan --rules`.
         #[arg(long = "rules", value_name = "DIR")]
         rules_dirs: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BaselineAction {
+    /// Scan, then write every current finding to the baseline file.
+    Create {
+        #[command(flatten)]
+        scan: ScanArgs,
+        /// Where to write it.
+        #[arg(long, value_name = "FILE", default_value = ".basegate-baseline.json")]
+        file: PathBuf,
     },
 }
 
@@ -48,15 +71,33 @@ struct ScanArgs {
     /// Write the report to FILE instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Fail the gate on findings of this severity or higher.
-    #[arg(long, value_enum, default_value = "high")]
-    fail_on: SeverityArg,
+    /// Fail the gate on findings of this severity or higher [default: high, or the config's].
+    #[arg(long, value_enum)]
+    fail_on: Option<SeverityArg>,
+    /// Configuration file (default: `.basegate.toml` found by walking up from the first path).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Frameworks whose rules run (default: the config's, else both). Repeatable.
+    #[arg(long, value_enum)]
+    framework: Vec<FrameworkArg>,
+    /// Findings whose fingerprints are in FILE are accepted: only new ones fail the gate.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
     /// Add the rule files (*.toml) of DIR to the built-in rules. Repeatable.
     #[arg(long = "rules", value_name = "DIR")]
     rules_dirs: Vec<PathBuf>,
     /// ARM parameter file to evaluate the templates with (default: X.parameters.json beside X.json).
     #[arg(long, value_name = "FILE")]
     parameters: Option<PathBuf>,
+    /// Terraform variable file (like `terraform plan -var-file`). Repeatable.
+    #[arg(long = "var-file", value_name = "FILE")]
+    var_files: Vec<PathBuf>,
+    /// Terraform variable, NAME=VALUE (like `terraform plan -var`). Repeatable.
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
+    /// azurerm provider version to assume when the configuration does not pin one (e.g. 4.20.0).
+    #[arg(long, value_name = "VERSION")]
+    azurerm_version: Option<String>,
     /// Skip paths matching GLOB (relative to the scan root). Repeatable.
     #[arg(long, value_name = "GLOB")]
     exclude: Vec<String>,
@@ -92,6 +133,13 @@ enum FormatArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum FrameworkArg {
+    Cis,
+    Mcsb,
+    All,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum SeverityArg {
     Critical,
     High,
@@ -109,6 +157,13 @@ impl From<SeverityArg> for Severity {
             SeverityArg::Low => Severity::Low,
             SeverityArg::Info => Severity::Info,
         }
+    }
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected NAME=VALUE, got `{s}`")),
     }
 }
 
@@ -156,6 +211,22 @@ fn load_rules(dirs: &[PathBuf]) -> Result<Vec<Rule>> {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => scan(args),
+        Command::Baseline {
+            action: BaselineAction::Create { scan, file },
+        } => baseline_create(scan, file),
+        Command::Init { force } => {
+            let path = PathBuf::from(basegate::config::FILE_NAME);
+            if path.exists() && !force {
+                bail!(
+                    "{} already exists (use --force to overwrite)",
+                    path.display()
+                );
+            }
+            std::fs::write(&path, basegate::config::STARTER)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("basegate: wrote {}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Rules(args) => {
             let rules = load_rules(&args.rules_dirs)?;
             let mut out = std::io::stdout().lock();
@@ -187,35 +258,129 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn scan(args: ScanArgs) -> Result<ExitCode> {
-    if let Some(n) = args.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build_global()
-            .context("cannot start the worker threads")?;
-    }
-    let rules = load_rules(&args.rules_dirs)?;
-    let exclude =
-        basegate::discover::build_globset(&args.exclude).context("invalid --exclude pattern")?;
+/// Everything a scan needs, from the flags and the configuration file.
+struct Prepared {
+    opts: basegate::ScanOptions,
+    fail_on: Severity,
+}
+
+fn prepare(args: &ScanArgs) -> Result<Prepared> {
     for p in &args.paths {
         if !p.exists() {
             bail!("{}: no such file or folder", p.display());
         }
     }
-    let opts = basegate::ScanOptions {
-        paths: args.paths.clone(),
-        root: args.root.clone(),
-        filter: basegate::discover::Filter {
-            exclude,
-            include: None,
-            max_file_size: args.max_file_size.saturating_mul(1024 * 1024),
-            threads: args.threads.unwrap_or(0),
-        },
-        parameters: args.parameters.clone(),
-        rules,
+    let config_path = match &args.config {
+        Some(p) => Some(p.clone()),
+        None => basegate::config::Config::discover(&args.paths[0]),
     };
+    let config = match &config_path {
+        Some(p) => Some(basegate::config::Config::load(p)?),
+        None => None,
+    };
+    let cfg = config.clone().unwrap_or_default();
+    let mut rule_dirs: Vec<PathBuf> = cfg.rules.dirs.iter().map(|d| cfg.dir.join(d)).collect();
+    rule_dirs.extend(args.rules_dirs.iter().cloned());
+    let frameworks: Option<Vec<basegate::config::Framework>> = if args.framework.is_empty() {
+        None
+    } else {
+        use basegate::config::Framework;
+        let mut f = Vec::new();
+        for a in &args.framework {
+            match a {
+                FrameworkArg::Cis => f.push(Framework::Cis),
+                FrameworkArg::Mcsb => f.push(Framework::Mcsb),
+                FrameworkArg::All => f.extend([Framework::Cis, Framework::Mcsb]),
+            }
+        }
+        Some(f)
+    };
+    let rules = cfg
+        .select_rules(load_rules(&rule_dirs)?, frameworks.as_deref())
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{}: {e}",
+                config_path
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new(".basegate.toml"))
+                    .display()
+            )
+        })?;
+    let mut excludes = cfg.paths.exclude.clone();
+    excludes.extend(args.exclude.iter().cloned());
+    let exclude =
+        basegate::discover::build_globset(&excludes).context("invalid exclude pattern")?;
+    let include = if cfg.paths.include.is_empty() {
+        None
+    } else {
+        Some(
+            basegate::discover::build_globset(&cfg.paths.include)
+                .context("invalid include pattern")?,
+        )
+    };
+    let baseline = match &args.baseline {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read baseline {}", p.display()))?;
+            Some(
+                basegate::triage::BaselineFile::parse(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+            )
+        }
+        None => None,
+    };
+    let mut var_files: Vec<PathBuf> = cfg
+        .terraform
+        .var_files
+        .iter()
+        .map(|f| cfg.dir.join(f))
+        .collect();
+    var_files.extend(args.var_files.iter().cloned());
+    let fail_on: Severity = match (args.fail_on, cfg.baseline.fail_on) {
+        (Some(a), _) => a.into(),
+        (None, Some(c)) => c.into(),
+        (None, None) => Severity::High,
+    };
+    Ok(Prepared {
+        opts: basegate::ScanOptions {
+            paths: args.paths.clone(),
+            root: args.root.clone(),
+            filter: basegate::discover::Filter {
+                exclude,
+                include,
+                max_file_size: args.max_file_size.saturating_mul(1024 * 1024),
+                threads: args.threads.unwrap_or(0),
+            },
+            parameters: args.parameters.clone(),
+            var_files,
+            vars: args.vars.clone(),
+            assume_azurerm: args
+                .azurerm_version
+                .clone()
+                .or(cfg.terraform.azurerm_version.clone()),
+            rules,
+            config,
+            baseline,
+            today: None,
+        },
+        fail_on,
+    })
+}
+
+fn start_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(n) = threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build_global()
+            .context("cannot start the worker threads")?;
+    }
+    Ok(())
+}
+
+fn scan(args: ScanArgs) -> Result<ExitCode> {
+    start_threads(args.threads)?;
+    let Prepared { opts, fail_on } = prepare(&args)?;
     let result = basegate::scan(&opts);
-    let fail_on: Severity = args.fail_on.into();
     let format = match args.format {
         Some(FormatArg::Json) => Format::Json,
         Some(FormatArg::Sarif) => Format::Sarif,
@@ -244,4 +409,32 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         Gate::Pass => ExitCode::SUCCESS,
         Gate::Fail => ExitCode::from(1),
     })
+}
+
+fn baseline_create(args: ScanArgs, file: PathBuf) -> Result<ExitCode> {
+    start_threads(args.threads)?;
+    let Prepared { mut opts, .. } = prepare(&args)?;
+    opts.baseline = None;
+    let result = basegate::scan(&opts);
+    let baseline = basegate::report::baseline::build(&result);
+    let mut text = serde_json::to_string_pretty(&baseline)?;
+    text.push('\n');
+    std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))?;
+    let errors = result.errors().count();
+    eprintln!(
+        "basegate: wrote {} accepted finding{} to {}{}",
+        baseline.findings.len(),
+        if baseline.findings.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
+        file.display(),
+        if errors > 0 {
+            format!(" ({errors} file error(s): those files were not scanned)")
+        } else {
+            String::new()
+        }
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -216,6 +216,9 @@ pub struct Resource {
     pub body: Node,
     /// Where a module instantiated this resource: the call sites, outermost first.
     pub call_chain: Vec<Span>,
+    /// A partial update of a resource declared elsewhere (`azapi_update_resource`): what it
+    /// leaves out is unchanged, not defaulted, so absent properties are not judged.
+    pub partial: bool,
     /// Outgoing references, by the target's key, resolved into [`Edge`]s once every file is
     /// evaluated (a reference may cross files).
     pub links: Vec<Link>,

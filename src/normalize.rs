@@ -50,12 +50,18 @@ const FOLDS: &[Fold] = &[
 ];
 
 pub fn run(resources: &mut [Resource]) {
-    let mut index: HashMap<(String, String), usize> = HashMap::new();
+    // Parents are matched within one file: two templates may both declare an app named
+    // `app`, and they are different deployments.
+    let mut index: HashMap<(FileId, String, String), usize> = HashMap::new();
     for (i, r) in resources.iter().enumerate() {
         if r.dialect == Dialect::Arm {
             if let Some(n) = &r.name {
                 index.insert(
-                    (r.type_name.to_ascii_lowercase(), n.to_ascii_lowercase()),
+                    (
+                        r.file,
+                        r.type_name.to_ascii_lowercase(),
+                        n.to_ascii_lowercase(),
+                    ),
                     i,
                 );
             }
@@ -80,6 +86,7 @@ pub fn run(resources: &mut [Resource]) {
             continue;
         }
         let key = (
+            r.file,
             fold.parent_type.to_ascii_lowercase(),
             parent_name.to_ascii_lowercase(),
         );

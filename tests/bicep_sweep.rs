@@ -77,7 +77,7 @@ fn bicep_corpus_sweep() {
         *by_message.entry(m).or_default() += 1;
     }
     let mut top: Vec<_> = by_message.into_iter().collect();
-    top.sort_by(|a, b| b.1.cmp(&a.1));
+    top.sort_by_key(|x| std::cmp::Reverse(x.1));
     for (m, n) in top.iter().take(15) {
         println!("  warning x{n}: {m}");
     }

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Languages whose frontend has landed; fixtures in the others wait for it.
-const EXTENSIONS: &[&str] = &["json", "bicep", "bicepparam"];
+const EXTENSIONS: &[&str] = &["json", "tf", "bicep", "bicepparam"];
 
 fn fixture_files(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)

@@ -777,6 +777,7 @@ impl<'d> Evaluator<'d> {
             header,
             body,
             call_chain: Vec::new(),
+            partial: false,
             links,
         };
         // Symbolic names (2.0) are resolved to type/name after the whole template is read.

@@ -761,6 +761,7 @@ impl Instance<'_, '_> {
                 ),
                 body,
                 call_chain: self.call_chain.clone(),
+                partial: false,
                 links,
             });
         } else {

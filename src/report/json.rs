@@ -14,6 +14,8 @@ struct Report<'a> {
     summary: Summary<'a>,
     findings: Vec<Finding<'a>>,
     diagnostics: Vec<Diag<'a>>,
+    /// Baseline entries no longer found.
+    fixed: &'a [crate::triage::BaselineEntry],
 }
 
 #[derive(Serialize)]
@@ -27,6 +29,8 @@ struct Summary<'a> {
     files: usize,
     resources: usize,
     findings: usize,
+    suppressed: usize,
+    fixed_since_baseline: usize,
     by_severity: std::collections::BTreeMap<&'static str, usize>,
     errors: usize,
     warnings: usize,
@@ -51,6 +55,9 @@ struct Finding<'a> {
     path: &'a str,
     controls: &'a crate::rules::Controls,
     fingerprint: &'a str,
+    /// Present when the finding is accepted (inline, exception, baseline): it does not fail
+    /// the gate.
+    suppression: Option<&'a crate::triage::Suppression>,
 }
 
 #[derive(Serialize)]
@@ -79,9 +86,10 @@ pub fn render(
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
     let mut by_severity = std::collections::BTreeMap::new();
-    for f in &result.findings {
+    for f in result.active() {
         *by_severity.entry(f.severity.as_str()).or_insert(0) += 1;
     }
+    let active = result.active().count();
     let errors = result.errors().count();
     let s = &result.stats;
     let report = Report {
@@ -93,7 +101,9 @@ pub fn render(
         summary: Summary {
             files: s.arm.files + s.bicep.files + s.terraform.files,
             resources: result.model.resources.len(),
-            findings: result.findings.len(),
+            findings: active,
+            suppressed: result.findings.len() - active,
+            fixed_since_baseline: result.fixed.len(),
             by_severity,
             errors,
             warnings: result.diagnostics.len() - errors,
@@ -132,6 +142,7 @@ pub fn render(
                     path: &f.path,
                     controls: &rule.controls,
                     fingerprint: &f.fingerprint,
+                    suppression: f.suppression.as_ref(),
                 }
             })
             .collect(),
@@ -153,6 +164,7 @@ pub fn render(
                 }
             })
             .collect(),
+        fixed: &result.fixed,
     };
     serde_json::to_writer_pretty(&mut *out, &report)?;
     writeln!(out)

@@ -2,6 +2,7 @@
 //!
 //! Only this module writes output, always through a `Write` handed in by `main.rs`.
 
+pub mod baseline;
 pub mod json;
 pub mod sarif;
 pub mod text;
@@ -33,7 +34,7 @@ pub enum Gate {
 }
 
 pub fn gate(result: &ScanResult, fail_on: Severity) -> Gate {
-    let finding = result.findings.iter().any(|f| f.severity >= fail_on);
+    let finding = result.active().any(|f| f.severity >= fail_on);
     let unscanned = result.errors().next().is_some();
     if finding || unscanned {
         Gate::Fail

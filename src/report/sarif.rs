@@ -100,7 +100,17 @@ struct SarifResult {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     related_locations: Vec<RelatedLocation>,
     partial_fingerprints: Fingerprints,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    suppressions: Vec<SarifSuppression>,
     properties: ResultProperties,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifSuppression {
+    kind: &'static str,
+    status: &'static str,
+    justification: String,
 }
 
 #[derive(Serialize)]
@@ -319,6 +329,23 @@ pub fn render(result: &ScanResult, out: &mut dyn Write) -> std::io::Result<()> {
                 partial_fingerprints: Fingerprints {
                     basegate: f.fingerprint.clone(),
                 },
+                suppressions: f
+                    .suppression
+                    .iter()
+                    .map(|s| SarifSuppression {
+                        kind: match s.kind {
+                            crate::triage::SuppressionKind::InSource => "inSource",
+                            crate::triage::SuppressionKind::External => "external",
+                        },
+                        status: "accepted",
+                        justification: match (&s.owner, &s.expires) {
+                            (Some(o), Some(e)) => {
+                                format!("{} (owner {o}, expires {e})", s.justification)
+                            }
+                            _ => s.justification.clone(),
+                        },
+                    })
+                    .collect(),
                 properties: ResultProperties {
                     resource: res.address.clone(),
                     resource_type: res.type_name.clone(),

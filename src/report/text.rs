@@ -55,7 +55,7 @@ pub fn render(
             writeln!(out)?;
         }
     }
-    for f in &result.findings {
+    for f in result.active() {
         let rule = &result.rules[f.rule];
         writeln!(
             out,
@@ -64,15 +64,10 @@ pub fn render(
             st.bold(&format!("[{}]", f.rule_id)),
             st.bold(&f.message)
         )?;
-        let label = if f.path.is_empty() {
-            String::new()
-        } else {
-            match result.sources.get(f.span.file).text.get(f.span.range()) {
-                Some(t) if t.len() < 80 && !t.contains('\n') && f.span.end > f.span.start => {
-                    format!("{} is set here", f.path)
-                }
-                _ => format!("{} is missing", f.path),
-            }
+        let label = match (&f.found, f.path.is_empty()) {
+            (_, true) => String::new(),
+            (Some(v), false) => format!("`{}` is {v} here", f.path),
+            (None, false) => format!("`{}` is not set", f.path),
         };
         snippet(result, f.span, &label, &st, out)?;
         let res = result.model.get(f.resource);
@@ -186,11 +181,13 @@ fn summary(
         Severity::Low,
         Severity::Info,
     ] {
-        let n = result.findings.iter().filter(|f| f.severity == sev).count();
+        let n = result.active().filter(|f| f.severity == sev).count();
         if n > 0 {
             by_sev.push(format!("{n} {}", sev.as_str()));
         }
     }
+    let active = result.active().count();
+    let suppressed = result.findings.len() - active;
     let errors = result.errors().count();
     let warnings = result.diagnostics.len() - errors;
     write!(
@@ -202,16 +199,21 @@ fn summary(
         s.terraform.files,
         plural(resources)
     )?;
-    if result.findings.is_empty() {
+    if active == 0 {
         write!(out, "no findings")?;
     } else {
         write!(
             out,
-            "{} finding{} ({})",
-            result.findings.len(),
-            plural(result.findings.len()),
+            "{active} finding{} ({})",
+            plural(active),
             by_sev.join(", ")
         )?;
+    }
+    if suppressed > 0 {
+        write!(out, ", {suppressed} suppressed")?;
+    }
+    if !result.fixed.is_empty() {
+        write!(out, ", {} fixed since the baseline", result.fixed.len())?;
     }
     if errors > 0 {
         write!(

@@ -220,6 +220,8 @@ impl Assertion {
                 let expected = expect.clone().unwrap_or_else(|| op.describe());
                 match resolved {
                     Resolved::Unknown(reason) => Verdict::Unknown(reason),
+                    // A partial update leaves what it omits unchanged: nothing to judge.
+                    Resolved::Absent(_) if ctx.resource.partial => Verdict::NotApplicable,
                     Resolved::Absent(null_at) => {
                         let default_absent = match op {
                             Op::Each(_) => Absent::Pass,

@@ -1,0 +1,164 @@
+//! terraform/azapi: `azapi_resource` and `azapi_update_resource` lowered to the ARM dialect,
+//! so ARM rules check them: `type = "Microsoft.X/y@2023-01-01"` gives the type and API
+//! version, `body` (an HCL object in azapi 2.x, a `jsonencode(...)` string in 1.x) gives
+//! the properties.
+
+use super::eval::{unknown, Eval, Scope};
+use super::parse::{Block, ExprKind};
+use crate::model::{Dialect, EdgeKind, Language, Link, Node, Resource, Value};
+
+pub fn lower(ev: &Eval, block: &Block, scope: &mut Scope, links: &mut Vec<Link>) -> Resource {
+    let inst = ev.inst(scope.inst);
+    let tf_type = block.labels[0].clone();
+    let tf = ev.eval_body(&block.body, scope, "", links, block.span, true);
+    for l in links.iter_mut() {
+        if l.path == "parent_id" {
+            l.kind = EdgeKind::Parent;
+        } else if l.path == "resource_id" {
+            l.kind = EdgeKind::Reference;
+        }
+    }
+    let type_node = tf.get("type").cloned();
+    let full = type_node
+        .as_ref()
+        .and_then(|n| n.as_str())
+        .map(str::to_string);
+    let Some((arm_type, api)) = full.as_deref().and_then(|t| t.split_once('@')) else {
+        // without a known type there is nothing ARM rules could match: keep it as written
+        let name = tf.get("name").and_then(|n| n.as_str()).map(str::to_string);
+        return Resource {
+            dialect: Dialect::Terraform,
+            language: Language::Terraform,
+            type_name: tf_type,
+            api_version: inst.version.clone(),
+            address: String::new(),
+            name,
+            file: block.header.file,
+            header: block.header,
+            body: tf,
+            call_chain: Vec::new(),
+            partial: false,
+            links: Vec::new(),
+        };
+    };
+    let tspan = type_node.as_ref().map(|n| n.span).unwrap_or(block.header);
+    let mut members: Vec<(String, Node)> = vec![
+        (
+            "type".into(),
+            Node::new(Value::String(arm_type.to_string()), tspan),
+        ),
+        (
+            "apiVersion".into(),
+            Node::new(Value::String(api.to_string()), tspan),
+        ),
+    ];
+    let mut name = tf.get("name").cloned();
+    if name.is_none() {
+        // azapi_update_resource may name its target by id only
+        if let Some(id) = tf.get("resource_id") {
+            name = Some(match id.as_str() {
+                Some(s) => Node::new(
+                    Value::String(s.rsplit('/').next().unwrap_or("").to_string()),
+                    id.span,
+                ),
+                None => unknown("name of the updated resource is unknown", id.span),
+            });
+        }
+    }
+    if let Some(n) = &name {
+        members.push(("name".into(), n.clone()));
+    }
+    for k in ["location", "tags"] {
+        if let Some(v) = tf.get(k) {
+            members.push((k.into(), v.clone()));
+        }
+    }
+    if let Some(id) = tf
+        .get("identity")
+        .and_then(|i| i.as_array())
+        .and_then(|a| a.first())
+    {
+        members.push(("identity".into(), identity(id)));
+    }
+    if let Some(attr) = block.body.attr("body") {
+        // azapi 1.x: body = jsonencode({...}); read the object itself to keep its spans
+        let inner = match &attr.expr.kind {
+            ExprKind::Call { name, args, .. } if name == "jsonencode" && args.len() == 1 => {
+                &args[0]
+            }
+            _ => &attr.expr,
+        };
+        ev.push_frame();
+        let b = ev.eval_lenient(inner, scope);
+        ev.pop_frame();
+        let b = match &b.value {
+            Value::String(s) => match super::json::parse(block.header.file, s) {
+                Ok(j) => {
+                    let mut n = super::json::to_node(&j);
+                    n.respan(b.span);
+                    n
+                }
+                Err(_) => unknown("body is not JSON", b.span),
+            },
+            _ => b,
+        };
+        match b.value {
+            Value::Object(items) => {
+                for (k, v) in items {
+                    match members.iter_mut().find(|(x, _)| x.eq_ignore_ascii_case(&k)) {
+                        Some(slot) if k != "type" && k != "apiVersion" => slot.1 = v,
+                        Some(_) => {}
+                        None => members.push((k, v)),
+                    }
+                }
+            }
+            Value::Unknown(u) => {
+                members.push(("properties".into(), Node::unknown(u.reason, b.span)))
+            }
+            _ => {}
+        }
+    }
+    Resource {
+        dialect: Dialect::Arm,
+        language: Language::Terraform,
+        type_name: arm_type.to_string(),
+        api_version: Some(api.to_string()),
+        address: String::new(),
+        name: name.and_then(|n| n.as_str().map(str::to_string)),
+        file: block.header.file,
+        header: block.header,
+        body: Node::new(Value::Object(members), block.span),
+        call_chain: Vec::new(),
+        partial: tf_type == "azapi_update_resource",
+        links: Vec::new(),
+    }
+}
+
+/// azapi `identity { type, identity_ids }` → ARM `{ type, userAssignedIdentities }`.
+fn identity(id: &Node) -> Node {
+    let mut out = Vec::new();
+    if let Some(t) = id.get("type") {
+        out.push(("type".to_string(), t.clone()));
+    }
+    if let Some(ids) = id.get("identity_ids") {
+        let v = match &ids.value {
+            Value::Array(items) if items.iter().all(|x| x.as_str().is_some()) => Value::Object(
+                items
+                    .iter()
+                    .map(|x| {
+                        (
+                            x.as_str().unwrap_or_default().to_string(),
+                            Node::new(Value::Object(vec![]), x.span),
+                        )
+                    })
+                    .collect(),
+            ),
+            Value::Array(_) | Value::Unknown(_) => Value::Unknown(crate::model::Unknown {
+                reason: "user-assigned identity ids unknown".into(),
+            }),
+            _ => Value::Null,
+        };
+        out.push(("userAssignedIdentities".to_string(), Node::new(v, ids.span)));
+    }
+    Node::new(Value::Object(out), id.span)
+}

@@ -1,0 +1,295 @@
+//! terraform: the Terraform frontend. `.tf`, `.tf.json` and `.tfvars` files in; resources
+//! out, evaluated the way `terraform plan` would fold them as far as that is possible
+//! without running anything: variables, locals, module calls, `count`/`for_each`,
+//! `dynamic` blocks and the pure built-in functions. What depends on apply-time values,
+//! data sources or unset variables is *unknown*, never a guess.
+//!
+//! Phases: `parse` (and `json`) build a small syntax tree with spans; `modules` groups files
+//! into modules and instantiates them; `eval` and `functions` fold expressions; `expand`
+//! turns blocks into resource instances; `azapi` lowers azapi resources to the ARM dialect.
+
+mod azapi;
+mod eval;
+mod expand;
+mod functions;
+mod json;
+mod modules;
+mod parse;
+mod types;
+mod version;
+
+use crate::model::{Diagnostic, Node, Resource, Value};
+use crate::source::{FileId, Span};
+use eval::{Eval, Scope};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+pub struct Input<'a> {
+    /// All discovered files are already in it; module files outside the scan root that a
+    /// local module source leads to are added.
+    pub sources: &'a crate::source::SourceMap,
+    /// Every discovered `.tf`, `.tf.json`, `.tfvars`, `.tfvars.json` file.
+    pub files: Vec<FileId>,
+    /// The scan root.
+    pub root: &'a Path,
+    /// `--var-file`, in command-line order.
+    pub var_files: Vec<PathBuf>,
+    /// `--var NAME=VALUE` (value parsed as an HCL expression, else taken as a string).
+    pub vars: Vec<(String, String)>,
+    /// azurerm provider version to assume when the code does not say.
+    pub assume_azurerm: Option<String>,
+}
+
+pub struct Output {
+    pub resources: Vec<Resource>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Parses and evaluates every Terraform configuration among `input.files`.
+pub fn evaluate(input: &Input) -> Output {
+    // Expression trees recurse once per nesting level while they are lowered and
+    // evaluated; a dedicated thread with a large stack keeps deep but legal input safe, and
+    // a panic there becomes a diagnostic instead of taking the scan down.
+    let out = std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("terraform-eval".into())
+            .stack_size(256 << 20)
+            .spawn_scoped(s, || run(input))
+            .ok()
+            .and_then(|h| h.join().ok())
+    });
+    out.unwrap_or_else(|| {
+        let span = input
+            .files
+            .first()
+            .map(|&f| Span::file_start(f))
+            .unwrap_or_default();
+        Output {
+            resources: Vec::new(),
+            diagnostics: vec![Diagnostic::error(
+                span,
+                "internal error while evaluating Terraform: results are incomplete",
+            )],
+        }
+    })
+}
+
+/// Parses one file by its extension.
+pub(crate) fn parse_file(f: FileId, path: &Path, text: &str) -> (parse::Body, Vec<Diagnostic>) {
+    if path.to_string_lossy().ends_with(".json") {
+        json::parse_tf_json(f, text)
+    } else {
+        parse::parse_hcl(f, text)
+    }
+}
+
+fn repo_root(root: &Path) -> PathBuf {
+    let abs = if root.is_absolute() {
+        root.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(root))
+            .unwrap_or_else(|_| root.to_path_buf())
+    };
+    let mut cur: Option<&Path> = Some(&abs);
+    while let Some(d) = cur {
+        if d.join(".git").exists() {
+            return modules::normalize(if root.is_absolute() { d } else { root });
+        }
+        cur = d.parent();
+    }
+    modules::normalize(root)
+}
+
+fn run(input: &Input) -> Output {
+    let mut diags = Vec::new();
+    let repo = repo_root(input.root);
+    let defs = modules::load(input, &mut diags, &repo);
+    let ev = Eval::new(input, defs);
+    for d in diags {
+        ev.diag(d);
+    }
+
+    // tfvars files by directory
+    let mut tfvars: HashMap<PathBuf, Vec<(String, FileId)>> = HashMap::new();
+    for &f in &input.files {
+        let file = input.sources.get(f);
+        let name = file
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
+        if name.ends_with(".tfvars") || name.ends_with(".tfvars.json") {
+            let dir = modules::normalize(file.path.parent().unwrap_or(Path::new("")));
+            tfvars.entry(dir).or_default().push((name, f));
+        }
+    }
+
+    let roots: Vec<usize> = (0..ev.defs.len())
+        .filter(|&i| {
+            let d = &ev.defs[i];
+            d.in_scan && !d.called && !d.dir.components().any(|c| c.as_os_str() == ".terraform")
+        })
+        .collect();
+
+    let cli = cli_values(&ev, input, &roots);
+    for &r in &roots {
+        let mut values: HashMap<String, Node> = HashMap::new();
+        let scratch = ev.blank_inst(r);
+        let declared = |n: &str| ev.defs[r].variables.iter().any(|v| v.labels[0] == n);
+        // Terraform's order: terraform.tfvars, terraform.tfvars.json, then *.auto.tfvars(.json)
+        // in lexical order; the command line last
+        let mut files = tfvars.get(&ev.defs[r].dir).cloned().unwrap_or_default();
+        files.retain(|(n, _)| {
+            n == "terraform.tfvars"
+                || n == "terraform.tfvars.json"
+                || n.ends_with(".auto.tfvars")
+                || n.ends_with(".auto.tfvars.json")
+        });
+        files.sort_by_key(|(n, _)| (!n.starts_with("terraform.tfvars"), n.clone()));
+        for (_, f) in files {
+            for (name, node, span) in read_tfvars(&ev, f, scratch) {
+                if !declared(&name) {
+                    ev.diag(Diagnostic::warning(
+                        span,
+                        format!("value for undeclared variable '{name}': the root module does not declare it"),
+                    ));
+                    continue;
+                }
+                values.insert(name, node);
+            }
+        }
+        for (name, node) in &cli {
+            if declared(name) {
+                values.insert(name.clone(), node.clone());
+            }
+        }
+        ev.instantiate_root(r, values);
+    }
+
+    let mut resources = Vec::new();
+    ev.build_all(&mut resources);
+    let mut diagnostics = ev.diags.into_inner();
+    let mut seen = std::collections::HashSet::new();
+    diagnostics.retain(|d| seen.insert((d.span, d.message.clone())));
+    Output {
+        resources,
+        diagnostics,
+    }
+}
+
+/// Variable values of one tfvars file, each with the span where it was set.
+fn read_tfvars(ev: &Eval, f: FileId, scratch: usize) -> Vec<(String, Node, Span)> {
+    let file = ev.input.sources.get(f);
+    let mut out = Vec::new();
+    if file.path.to_string_lossy().ends_with(".json") {
+        match json::parse(f, &file.text) {
+            Ok(j) => {
+                if let json::J::Obj(items) = &j.v {
+                    for (k, ks, v) in items {
+                        out.push((k.clone(), json::to_node(v), ks.cover(v.span)));
+                    }
+                }
+            }
+            Err((off, msg)) => ev.diag(Diagnostic::error(
+                Span::new(f, off.min(file.text.len()), off.min(file.text.len())),
+                format!("JSON syntax error: {msg}"),
+            )),
+        }
+        return out;
+    }
+    let (body, ds) = parse::parse_hcl(f, &file.text);
+    for d in ds {
+        ev.diag(d);
+    }
+    let mut scope = Scope::new(scratch);
+    for a in &body.attrs {
+        let n = ev.eval_lenient(&a.expr, &mut scope);
+        out.push((a.name.clone(), n, a.span));
+    }
+    out
+}
+
+/// Values from `--var-file` and `--var`, in command-line order (later wins).
+fn cli_values(ev: &Eval, input: &Input, roots: &[usize]) -> Vec<(String, Node)> {
+    let mut out: Vec<(String, Node)> = Vec::new();
+    if input.var_files.is_empty() && input.vars.is_empty() {
+        return out;
+    }
+    let Some(&first) = roots.first() else {
+        return out;
+    };
+    let scratch = ev.blank_inst(first);
+    let declared_anywhere = |n: &str| {
+        roots
+            .iter()
+            .any(|&r| ev.defs[r].variables.iter().any(|v| v.labels[0] == n))
+    };
+    // a pseudo-file gives command-line values a span to point at
+    let mut text = String::new();
+    for p in &input.var_files {
+        text.push_str(&format!("--var-file={}\n", p.display()));
+    }
+    let mut offsets = Vec::new();
+    for (k, v) in &input.vars {
+        let start = text.len() + "--var ".len() + k.len() + 1;
+        offsets.push((start, start + v.len()));
+        text.push_str(&format!("--var {k}={v}\n"));
+    }
+    let cli = input.sources.add(
+        PathBuf::from("<command line>"),
+        "<command line>".into(),
+        text,
+    );
+    let mut line_start = 0usize;
+    for p in &input.var_files {
+        let line = format!("--var-file={}\n", p.display());
+        let span = Span::new(cli, line_start, line_start + line.len() - 1);
+        line_start += line.len();
+        let id = input.sources.find_by_path(p).or_else(|| {
+            std::fs::read_to_string(p).ok().map(|t| {
+                input
+                    .sources
+                    .add(p.clone(), p.to_string_lossy().replace('\\', "/"), t)
+            })
+        });
+        let Some(id) = id else {
+            ev.diag(Diagnostic::error(
+                span,
+                format!("cannot read variable file {}", p.display()),
+            ));
+            continue;
+        };
+        for (name, node, span) in read_tfvars(ev, id, scratch) {
+            if !declared_anywhere(&name) {
+                ev.diag(Diagnostic::warning(
+                    span,
+                    format!("value for undeclared variable '{name}'"),
+                ));
+            }
+            out.push((name, node));
+        }
+    }
+    for ((k, v), (s, e)) in input.vars.iter().zip(offsets) {
+        let span = Span::new(cli, s, e);
+        let parsed = parse::parse_expr(cli, v, Some(span)).and_then(|x| {
+            let mut scope = Scope::new(scratch);
+            ev.eval(&x, &mut scope)
+                .ok()
+                .filter(|n| eval::deep_unknown(n).is_none())
+        });
+        let node = parsed.unwrap_or_else(|| Node::new(Value::String(v.clone()), span));
+        if !declared_anywhere(k) {
+            ev.diag(Diagnostic::warning(
+                span,
+                format!("value for undeclared variable '{k}'"),
+            ));
+        }
+        out.push((k.clone(), node));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,716 @@
+//! Tests of the Terraform frontend on small configurations written inline.
+
+use super::*;
+use crate::model::{DiagSeverity, Dialect, EdgeKind};
+use crate::source::SourceMap;
+
+struct Run {
+    out: Output,
+    sources: SourceMap,
+    _dir: tempfile::TempDir,
+}
+
+impl Run {
+    fn res(&self, addr: &str) -> &Resource {
+        self.out
+            .resources
+            .iter()
+            .find(|r| r.address == addr)
+            .unwrap_or_else(|| {
+                let all: Vec<&str> = self
+                    .out
+                    .resources
+                    .iter()
+                    .map(|r| r.address.as_str())
+                    .collect();
+                panic!("no resource {addr}; have {all:?}")
+            })
+    }
+
+    fn text(&self, span: Span) -> String {
+        self.sources.get(span.file).text[span.range()].to_string()
+    }
+
+    fn file_of(&self, span: Span) -> String {
+        self.sources.get(span.file).rel_path.clone()
+    }
+
+    fn has_diag(&self, needle: &str) -> bool {
+        self.out
+            .diagnostics
+            .iter()
+            .any(|d| d.message.contains(needle))
+    }
+}
+
+fn run_with(files: &[(&str, &str)], vars: &[(&str, &str)], assume: Option<&str>) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let sources = SourceMap::default();
+    let mut ids = Vec::new();
+    for (rel, text) in files {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        if !rel.starts_with("outside/") {
+            ids.push(sources.add(p, rel.to_string(), text.to_string()));
+        }
+    }
+    let out = {
+        let input = Input {
+            sources: &sources,
+            files: ids,
+            root: dir.path(),
+            var_files: Vec::new(),
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            assume_azurerm: assume.map(str::to_string),
+        };
+        evaluate(&input)
+    };
+    Run {
+        out,
+        sources,
+        _dir: dir,
+    }
+}
+
+fn run(files: &[(&str, &str)]) -> Run {
+    run_with(files, &[], None)
+}
+
+fn s(n: Option<&Node>) -> Option<&str> {
+    n.and_then(|n| n.as_str())
+}
+
+#[test]
+fn variables_and_tfvars_precedence() {
+    let main = r#"
+variable "a" { default = "default" }
+variable "b" { default = "default" }
+variable "c" { default = "default" }
+variable "d" { default = "default" }
+variable "n" { type = number }
+resource "azurerm_x" "r" {
+  a = var.a
+  b = var.b
+  c = var.c
+  d = var.d
+  n = var.n
+}
+"#;
+    let r = run_with(
+        &[
+            ("main.tf", main),
+            (
+                "terraform.tfvars",
+                "b = \"tfvars\"\nc = \"tfvars\"\nd = \"tfvars\"\nzz = 1\n",
+            ),
+            ("x.auto.tfvars", "c = \"auto\"\nd = \"auto\"\n"),
+        ],
+        &[("d", "cli"), ("n", "42")],
+        None,
+    );
+    let res = r.res("azurerm_x.r");
+    assert_eq!(s(res.body.get("a")), Some("default"));
+    assert_eq!(s(res.body.get("b")), Some("tfvars"));
+    assert_eq!(s(res.body.get("c")), Some("auto"));
+    assert_eq!(s(res.body.get("d")), Some("cli"));
+    assert_eq!(res.body.get("n").unwrap().value, Value::Int(42));
+    // the value points at the line that set it
+    let c = res.body.get("c").unwrap();
+    assert_eq!(r.file_of(c.span), "x.auto.tfvars");
+    assert_eq!(r.text(c.span), "\"auto\"");
+    assert!(r.has_diag("undeclared variable 'zz'"));
+    // header is the type and name labels only
+    assert_eq!(r.text(res.header), "resource \"azurerm_x\" \"r\"");
+}
+
+#[test]
+fn unset_variable_is_unknown() {
+    let r = run(&[("main.tf", "variable \"x\" {}\nresource \"azurerm_x\" \"r\" {\n name = var.x\n tags = { a = var.x, b = \"k\" }\n}\n")]);
+    let res = r.res("azurerm_x.r");
+    assert!(res.body.get("name").unwrap().is_unknown());
+    assert_eq!(res.name, None);
+    // a collection with one unknown element keeps the others
+    let tags = res.body.get("tags").unwrap();
+    assert!(tags.get("a").unwrap().is_unknown());
+    assert_eq!(s(tags.get("b")), Some("k"));
+}
+
+#[test]
+fn locals_chain_and_cycle() {
+    let main = r#"
+resource "azurerm_x" "r" {
+  name  = local.c
+  other = local.p
+}
+locals {
+  c = "${local.b}-c"
+  b = upper(local.a)
+  p = local.q
+}
+locals {
+  a = "sa"
+  q = local.p
+}
+"#;
+    let r = run(&[("main.tf", main)]);
+    let res = r.res("azurerm_x.r");
+    assert_eq!(res.name.as_deref(), Some("SA-c"));
+    assert!(res.body.get("other").unwrap().is_unknown());
+    assert!(r.has_diag("cycle"));
+}
+
+#[test]
+fn for_each_map_addresses() {
+    let main = r#"
+locals { accounts = { logs = "LRS", data = "GRS" } }
+resource "azurerm_storage_account" "a" {
+  for_each                 = local.accounts
+  name                     = "st${each.key}"
+  account_replication_type = each.value
+}
+resource "azurerm_x" "c" {
+  count = 2
+  name  = "c${count.index}"
+}
+resource "azurerm_x" "z" {
+  count = 0
+}
+"#;
+    let r = run(&[("main.tf", main)]);
+    let a = r.res("azurerm_storage_account.a[\"logs\"]");
+    assert_eq!(a.name.as_deref(), Some("stlogs"));
+    assert_eq!(s(a.body.get("account_replication_type")), Some("LRS"));
+    assert!(a.body.get("for_each").is_none());
+    r.res("azurerm_storage_account.a[\"data\"]");
+    assert_eq!(r.res("azurerm_x.c[1]").name.as_deref(), Some("c1"));
+    assert!(!r
+        .out
+        .resources
+        .iter()
+        .any(|x| x.address.starts_with("azurerm_x.z")));
+}
+
+#[test]
+fn unknown_for_each_gives_one_instance() {
+    let main = r#"
+data "azurerm_client_config" "c" {}
+resource "azurerm_x" "a" {
+  for_each = data.azurerm_client_config.c.ids
+  name     = each.key
+  fixed    = "yes"
+}
+resource "azurerm_x" "b" {
+  count = length(data.azurerm_client_config.c.ids)
+  name  = "b${count.index}"
+}
+"#;
+    let r = run(&[("main.tf", main)]);
+    let a = r.res("azurerm_x.a[*]");
+    assert!(a.body.get("name").unwrap().is_unknown());
+    assert_eq!(s(a.body.get("fixed")), Some("yes"));
+    r.res("azurerm_x.b[*]");
+}
+
+#[test]
+fn dynamic_blocks_expand() {
+    let main = r#"
+variable "rules" {
+  default = [
+    { name = "a", port = 80 },
+    { name = "b", port = 443 },
+  ]
+}
+resource "azurerm_network_security_group" "n" {
+  name = "nsg"
+  dynamic "security_rule" {
+    for_each = var.rules
+    iterator = rule
+    content {
+      name = rule.value.name
+      port = rule.value.port
+      idx  = rule.key
+    }
+  }
+  security_rule {
+    name = "static"
+  }
+  dynamic "unknown_one" {
+    for_each = data.x.y.list
+    content { v = unknown_one.value }
+  }
+}
+"#;
+    let r = run(&[("main.tf", main)]);
+    let n = r.res("azurerm_network_security_group.n");
+    let rules = n.body.get("security_rule").unwrap().as_array().unwrap();
+    assert_eq!(rules.len(), 3);
+    assert_eq!(s(rules[0].get("name")), Some("a"));
+    assert_eq!(rules[1].get("port").unwrap().value, Value::Int(443));
+    assert_eq!(rules[1].get("idx").unwrap().value, Value::Int(1));
+    let u = n.body.get("unknown_one").unwrap().as_array().unwrap();
+    assert_eq!(u.len(), 1);
+    assert!(u[0].get("v").unwrap().is_unknown());
+}
+
+#[test]
+fn local_module_input_span_in_caller() {
+    let root = r#"
+terraform {
+  required_providers {
+    azurerm = { source = "hashicorp/azurerm", version = "~> 3.100" }
+  }
+}
+module "net" {
+  source   = "./modules/net"
+  name     = "vnet1"
+  subnets  = { a = "10.0.1.0/24", b = "10.0.2.0/24" }
+}
+resource "azurerm_x" "uses" {
+  name = module.net.vnet_name
+}
+"#;
+    let child = r#"
+variable "name" { type = string }
+variable "subnets" { type = map(string) }
+variable "settings" {
+  type = object({
+    https_only = optional(bool, true)
+    tls        = optional(string)
+  })
+  default = {}
+}
+resource "azurerm_virtual_network" "v" {
+  name       = var.name
+  https_only = var.settings.https_only
+}
+resource "azurerm_subnet" "s" {
+  for_each         = var.subnets
+  name             = each.key
+  address_prefixes = [each.value]
+  vnet             = azurerm_virtual_network.v.name
+}
+output "vnet_name" { value = azurerm_virtual_network.v.name }
+"#;
+    let r = run(&[("main.tf", root), ("modules/net/main.tf", child)]);
+    let v = r.res("module.net.azurerm_virtual_network.v");
+    let name = v.body.get("name").unwrap();
+    assert_eq!(name.as_str(), Some("vnet1"));
+    assert_eq!(r.file_of(name.span), "main.tf");
+    assert_eq!(r.text(name.span), "\"vnet1\"");
+    assert_eq!(v.body.get("https_only").unwrap().value, Value::Bool(true));
+    assert_eq!(v.call_chain.len(), 1);
+    assert_eq!(r.text(v.call_chain[0]), "module \"net\"");
+    assert_eq!(v.api_version.as_deref(), Some("3.100.0"));
+    let sub = r.res("module.net.azurerm_subnet.s[\"b\"]");
+    assert_eq!(s(sub.body.get("vnet")), Some("vnet1"));
+    assert!(sub
+        .links
+        .iter()
+        .any(|l| l.target == "module.net.azurerm_virtual_network.v" && l.path == "vnet"));
+    assert_eq!(r.res("azurerm_x.uses").name.as_deref(), Some("vnet1"));
+    // the called directory is not evaluated again as a root of its own
+    assert!(!r
+        .out
+        .resources
+        .iter()
+        .any(|x| x.address == "azurerm_virtual_network.v"));
+}
+
+#[test]
+fn module_for_each_and_registry_and_cycle() {
+    let root = r#"
+module "m" {
+  for_each = toset(["x", "y"])
+  source   = "./m"
+  n        = each.key
+}
+module "naming" {
+  source  = "Azure/naming/azurerm"
+  version = "0.4.0"
+}
+resource "azurerm_x" "r" { name = module.naming.storage_account.name_unique }
+"#;
+    let m = "variable \"n\" {}\nresource \"azurerm_x\" \"r\" { name = var.n }\nmodule \"again\" { source = \"../m\" }\n";
+    let r = run(&[("main.tf", root), ("m/main.tf", m)]);
+    assert_eq!(
+        r.res("module.m[\"x\"].azurerm_x.r").name.as_deref(),
+        Some("x")
+    );
+    assert_eq!(
+        r.res("module.m[\"y\"].azurerm_x.r").name.as_deref(),
+        Some("y")
+    );
+    assert!(r.res("azurerm_x.r").body.get("name").unwrap().is_unknown());
+    assert!(r.has_diag("module naming from registry source 'Azure/naming/azurerm' not fetched"));
+    assert!(r.has_diag("cycle"));
+    assert!(r
+        .out
+        .diagnostics
+        .iter()
+        .all(|d| d.severity == DiagSeverity::Warning));
+}
+
+#[test]
+fn links_by_kind() {
+    let main = r#"
+resource "azurerm_storage_account" "logs" { name = "logs" }
+resource "azurerm_monitor_diagnostic_setting" "d" {
+  name               = "diag"
+  target_resource_id = azurerm_storage_account.logs.id
+  storage_account_id = local.sa
+  depends_on         = [azurerm_storage_account.logs]
+  network_rules {
+    subnet_ids = [azurerm_subnet.s.id]
+  }
+}
+resource "azurerm_subnet" "s" { name = "s" }
+locals { sa = azurerm_storage_account.logs.id }
+"#;
+    let r = run(&[("main.tf", main)]);
+    let d = r.res("azurerm_monitor_diagnostic_setting.d");
+    let has = |kind: EdgeKind, path: &str, target: &str| {
+        d.links
+            .iter()
+            .any(|l| l.kind == kind && l.path == path && l.target == target)
+    };
+    assert!(has(
+        EdgeKind::Scope,
+        "target_resource_id",
+        "azurerm_storage_account.logs"
+    ));
+    assert!(has(
+        EdgeKind::Reference,
+        "storage_account_id",
+        "azurerm_storage_account.logs"
+    ));
+    assert!(has(
+        EdgeKind::DependsOn,
+        "depends_on",
+        "azurerm_storage_account.logs"
+    ));
+    assert!(has(
+        EdgeKind::Reference,
+        "network_rules.subnet_ids",
+        "azurerm_subnet.s"
+    ));
+    assert!(d.body.get("target_resource_id").unwrap().is_unknown());
+}
+
+#[test]
+fn azapi_lowering_v1_and_v2() {
+    let main = r#"
+resource "azurerm_storage_account" "sa" { name = "sa1" }
+resource "azapi_resource" "v2" {
+  type      = "Microsoft.Storage/storageAccounts@2023-01-01"
+  name      = "st2"
+  location  = "westeurope"
+  parent_id = "/subscriptions/x/resourceGroups/rg"
+  identity {
+    type         = "UserAssigned"
+    identity_ids = ["/id/1"]
+  }
+  body = {
+    kind = "StorageV2"
+    properties = {
+      supportsHttpsTrafficOnly = false
+      minimumTlsVersion        = "TLS1_0"
+    }
+  }
+}
+resource "azapi_resource" "v1" {
+  type = "Microsoft.KeyVault/vaults@2022-07-01"
+  name = "kv1"
+  body = jsonencode({
+    properties = {
+      enablePurgeProtection = false
+    }
+  })
+}
+resource "azapi_update_resource" "u" {
+  type        = "Microsoft.Storage/storageAccounts@2023-01-01"
+  resource_id = azurerm_storage_account.sa.id
+  body = { properties = { allowBlobPublicAccess = false } }
+}
+"#;
+    let r = run(&[("main.tf", main)]);
+    let v2 = r.res("azapi_resource.v2");
+    assert_eq!(v2.dialect, Dialect::Arm);
+    assert_eq!(v2.type_name, "Microsoft.Storage/storageAccounts");
+    assert_eq!(v2.api_version.as_deref(), Some("2023-01-01"));
+    assert_eq!(s(v2.body.get("kind")), Some("StorageV2"));
+    let props = v2.body.get("properties").unwrap();
+    assert_eq!(
+        props.get("supportsHttpsTrafficOnly").unwrap().value,
+        Value::Bool(false)
+    );
+    assert_eq!(
+        r.text(props.get("minimumTlsVersion").unwrap().span),
+        "\"TLS1_0\""
+    );
+    let ident = v2.body.get("identity").unwrap();
+    assert!(ident
+        .get("userAssignedIdentities")
+        .unwrap()
+        .get("/id/1")
+        .is_some());
+    let v1 = r.res("azapi_resource.v1");
+    assert_eq!(v1.type_name, "Microsoft.KeyVault/vaults");
+    let p = v1.body.get("properties").unwrap();
+    assert_eq!(
+        p.get("enablePurgeProtection").unwrap().value,
+        Value::Bool(false)
+    );
+    assert_eq!(
+        r.text(p.get("enablePurgeProtection").unwrap().span),
+        "false"
+    );
+    let u = r.res("azapi_update_resource.u");
+    assert_eq!(u.dialect, Dialect::Arm);
+    assert!(u
+        .links
+        .iter()
+        .any(|l| l.kind == EdgeKind::Reference && l.target == "azurerm_storage_account.sa"));
+}
+
+#[test]
+fn provider_version_detection() {
+    let v3 = "terraform {\n required_providers {\n azurerm = { source = \"hashicorp/azurerm\", version = \"~> 3.117\" }\n }\n}\nresource \"azurerm_x\" \"r\" {}\n";
+    let v4 = "terraform {\n required_providers {\n azurerm = { source = \"hashicorp/azurerm\", version = \">= 4.0, < 5.0\" }\n }\n}\nresource \"azurerm_x\" \"r\" {}\n";
+    let none = "resource \"azurerm_x\" \"r\" {}\n";
+    assert_eq!(
+        run(&[("main.tf", v3)])
+            .res("azurerm_x.r")
+            .api_version
+            .as_deref(),
+        Some("3.117.0")
+    );
+    assert_eq!(
+        run(&[("main.tf", v4)])
+            .res("azurerm_x.r")
+            .api_version
+            .as_deref(),
+        Some("4.0.0")
+    );
+    assert_eq!(
+        run(&[("main.tf", none)]).res("azurerm_x.r").api_version,
+        None
+    );
+    assert_eq!(
+        run_with(&[("main.tf", none)], &[], Some("4.10.0"))
+            .res("azurerm_x.r")
+            .api_version
+            .as_deref(),
+        Some("4.10.0")
+    );
+    let lock =
+        "provider \"registry.terraform.io/hashicorp/azurerm\" {\n version = \"3.117.1\"\n}\n";
+    let r = run(&[("main.tf", v3), (".terraform.lock.hcl", lock)]);
+    assert_eq!(r.res("azurerm_x.r").api_version.as_deref(), Some("3.117.1"));
+}
+
+#[test]
+fn huge_count_is_capped() {
+    let r = run(&[(
+        "main.tf",
+        "resource \"azurerm_x\" \"r\" {\n count = 10000000\n name = \"x${count.index}\"\n}\n",
+    )]);
+    assert_eq!(r.out.resources.len(), expand::MAX_INSTANCES);
+    assert!(r.has_diag("capped"));
+}
+
+#[test]
+fn exponential_doubling_is_bounded() {
+    let mut text = String::from("locals {\n  l0 = [\"x\"]\n");
+    for i in 1..=64 {
+        text.push_str(&format!(
+            "  l{i} = concat(local.l{}, local.l{})\n",
+            i - 1,
+            i - 1
+        ));
+    }
+    text.push_str("  s0 = \"ab\"\n");
+    for i in 1..=64 {
+        text.push_str(&format!(
+            "  s{i} = \"${{local.s{}}}${{local.s{}}}\"\n",
+            i - 1,
+            i - 1
+        ));
+    }
+    text.push_str("}\nresource \"azurerm_x\" \"r\" {\n  a = local.l64\n  b = local.s64\n}\n");
+    let r = run(&[("main.tf", &text)]);
+    let res = r.res("azurerm_x.r");
+    assert!(res.body.get("a").unwrap().is_unknown());
+    assert!(res.body.get("b").unwrap().is_unknown());
+    assert!(r.has_diag("too large"));
+}
+
+#[test]
+fn syntax_error_is_reported() {
+    let r = run(&[
+        ("main.tf", "resource \"azurerm_x\" \"r\" {\n  name = \n}\n"),
+        ("ok.tf", "resource \"azurerm_x\" \"ok\" {}\n"),
+    ]);
+    let d = r
+        .out
+        .diagnostics
+        .iter()
+        .find(|d| d.severity == DiagSeverity::Error)
+        .expect("an error");
+    assert_eq!(r.file_of(d.span), "main.tf");
+    let lc = r.sources.get(d.span.file).line_col(d.span.start);
+    assert!(lc.line >= 2, "{lc:?}");
+    r.res("azurerm_x.ok");
+}
+
+#[test]
+fn expressions() {
+    let main = r#"
+variable "env" { default = "prod" }
+locals {
+  names  = ["a", "b", "c"]
+  upper  = [for n in local.names : upper(n) if n != "b"]
+  byname = { for n in local.names : n => length(n) }
+  groups = { for n in ["x", "y", "x"] : n => n... }
+  objs   = [{ id = 1 }, { id = 2 }]
+  ids    = local.objs[*].id
+  tpl    = "%{ if var.env == "prod" }P%{ else }D%{ endif }-%{ for n in local.names }${n}%{ endfor }"
+  doc    = <<-EOT
+    hello
+      ${var.env}
+    EOT
+  cond   = data.x.y.z ? "same" : "same"
+  cond2  = data.x.y.z ? "a" : "b"
+  t      = try(local.objs[5].id, "fallback")
+  c      = can(local.objs[5])
+  num    = 7 / 2 + 10 % 4
+  sub    = cidrsubnet("10.0.0.0/16", 8, 1)
+  js     = jsondecode("{\"a\": [1, 2]}").a[1]
+  merged = merge({ a = 1 }, { b = 2 }, { a = 3 })
+  fl     = flatten([[1], [2, [3]]])
+  fmt    = format("%s-%d", "x", 5)
+}
+resource "azurerm_x" "r" {
+  upper  = local.upper
+  byname = local.byname
+  groups = local.groups
+  ids    = local.ids
+  tpl    = local.tpl
+  doc    = local.doc
+  cond   = local.cond
+  cond2  = local.cond2
+  t      = local.t
+  c      = local.c
+  num    = local.num
+  sub    = local.sub
+  js     = local.js
+  merged = local.merged
+  fl     = local.fl
+  fmt    = local.fmt
+  unk    = nosuchfunction(1)
+  prov   = provider::azurerm::parse_resource_id("x")
+}
+"#;
+    let r = run(&[("main.tf", main)]);
+    let b = &r.res("azurerm_x.r").body;
+    let strs = |n: &Node| -> Vec<String> {
+        n.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(strs(b.get("upper").unwrap()), vec!["A", "C"]);
+    assert_eq!(
+        b.get("byname").unwrap().get("c").unwrap().value,
+        Value::Int(1)
+    );
+    assert_eq!(
+        b.get("groups")
+            .unwrap()
+            .get("x")
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        b.get("ids").unwrap().as_array().unwrap()[1].value,
+        Value::Int(2)
+    );
+    assert_eq!(s(b.get("tpl")), Some("P-abc"));
+    assert_eq!(s(b.get("doc")), Some("hello\n  prod\n"));
+    assert_eq!(s(b.get("cond")), Some("same"));
+    assert!(b.get("cond2").unwrap().is_unknown());
+    assert_eq!(s(b.get("t")), Some("fallback"));
+    assert_eq!(b.get("c").unwrap().value, Value::Bool(false));
+    assert_eq!(b.get("num").unwrap().value, Value::Float(5.5));
+    assert_eq!(s(b.get("sub")), Some("10.0.1.0/24"));
+    assert_eq!(b.get("js").unwrap().value, Value::Int(2));
+    assert_eq!(
+        b.get("merged").unwrap().get("a").unwrap().value,
+        Value::Int(3)
+    );
+    assert_eq!(b.get("fl").unwrap().as_array().unwrap().len(), 3);
+    assert_eq!(s(b.get("fmt")), Some("x-5"));
+    assert!(b.get("unk").unwrap().is_unknown());
+    assert!(b.get("prov").unwrap().is_unknown());
+    assert!(r.has_diag("unknown function nosuchfunction"));
+}
+
+#[test]
+fn tf_json_and_override() {
+    let json = r#"{
+  "variable": { "n": { "default": "fromjson" } },
+  "resource": { "azurerm_storage_account": { "j": {
+    "name": "${var.n}",
+    "min_tls_version": "TLS1_0",
+    "network_rules": { "default_action": "Allow" },
+    "tags": { "env": "x" }
+  } } }
+}"#;
+    let main = "resource \"azurerm_x\" \"o\" {\n  a = 1\n  b = 2\n}\n";
+    let over = "resource \"azurerm_x\" \"o\" {\n  b = 3\n}\n";
+    let r = run(&[
+        ("main.tf.json", json),
+        ("other.tf", main),
+        ("override.tf", over),
+    ]);
+    let j = r.res("azurerm_storage_account.j");
+    assert_eq!(j.name.as_deref(), Some("fromjson"));
+    assert_eq!(
+        r.text(j.body.get("min_tls_version").unwrap().span),
+        "\"TLS1_0\""
+    );
+    let nr = j.body.get("network_rules").unwrap().as_array().unwrap();
+    assert_eq!(s(nr[0].get("default_action")), Some("Allow"));
+    assert_eq!(s(j.body.get("tags").unwrap().get("env")), Some("x"));
+    let o = r.res("azurerm_x.o");
+    assert_eq!(o.body.get("a").unwrap().value, Value::Int(1));
+    assert_eq!(o.body.get("b").unwrap().value, Value::Int(3));
+}
+
+#[test]
+fn hostile_inputs_do_not_hang_or_crash() {
+    let deep = format!(
+        "locals {{ a = {}1{} }}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let chain = format!("locals {{ a = {}1 }}\n", "1 + ".repeat(20_000));
+    let neg = format!(
+        "locals {{ a = {}1 }}\nresource \"azurerm_x\" \"r\" {{ a = local.a }}\n",
+        "- ".repeat(5_000)
+    );
+    for text in [deep, chain, neg] {
+        let r = run(&[("main.tf", &text)]);
+        let _ = r.out.resources.len();
+    }
+    let self_ref = "resource \"azurerm_x\" \"a\" { name = azurerm_x.b.name }\nresource \"azurerm_x\" \"b\" { name = azurerm_x.a.name }\n";
+    let r = run(&[("main.tf", self_ref)]);
+    assert!(r.res("azurerm_x.a").body.get("name").unwrap().is_unknown());
+}

@@ -23,7 +23,8 @@ const KNOWN_INVALID: &[&str] = &[
 #[test]
 fn bicep_corpus_sweep() {
     let shared = shared().expect("the shared corpus is missing: set BASEGATE_SHARED");
-    let corpus = shared.join("corpus");
+    let corpus =
+        basegate::discover::normalize(&std::path::absolute(shared.join("corpus")).unwrap());
     let opts = basegate::ScanOptions {
         paths: vec![
             corpus.join("quickstart-templates"),
@@ -66,6 +67,32 @@ fn bicep_corpus_sweep() {
         r.findings.len(),
         elapsed,
         bytes as f64 / 1e6 / elapsed.as_secs_f64()
+    );
+    // Parse + evaluate alone (no discovery, no checks), over the same files.
+    let ids: Vec<basegate::source::FileId> = r
+        .sources
+        .files()
+        .iter()
+        .filter(|f| f.rel_path.ends_with(".bicep") || f.rel_path.ends_with(".bicepparam"))
+        .map(|f| f.id)
+        .collect();
+    let sources = basegate::source::SourceMap::default();
+    let mut fresh = Vec::new();
+    for id in &ids {
+        let f = r.sources.get(*id);
+        fresh.push(sources.add(f.path.clone(), f.rel_path.clone(), f.text.clone()));
+    }
+    let start = std::time::Instant::now();
+    let out = basegate::bicep::evaluate(&sources, &fresh, &corpus);
+    let t = start.elapsed();
+    println!(
+        "parse + evaluate: {} files, {:.1} MB, {} resources in {:.2?}: {:.1} MB/s, {:.0} files/s",
+        fresh.len(),
+        bytes as f64 / 1e6,
+        out.resources.len(),
+        t,
+        bytes as f64 / 1e6 / t.as_secs_f64(),
+        fresh.len() as f64 / t.as_secs_f64()
     );
     let mut by_message: std::collections::BTreeMap<String, usize> = Default::default();
     for d in r

@@ -144,6 +144,8 @@ pub(super) struct Instance<'s, 'a> {
     /// Nested resources by symbol: in scope inside their parent's body (the first one
     /// wins when two parents nest the same name).
     pub nested: HashMap<String, ResPath>,
+    /// Collections of top-level resource (false) and module (true) loops, by statement.
+    pub loop_cache: HashMap<(bool, usize), Rc<Node>>,
 }
 
 pub(super) fn unknown_value(reason: impl Into<String>) -> Value {
@@ -202,6 +204,7 @@ impl<'s, 'a> Instance<'s, 'a> {
         }
         let mut inst = Instance {
             nested,
+            loop_cache: HashMap::new(),
             sess,
             unit: unit.clone(),
             syms,
@@ -357,10 +360,6 @@ impl<'s, 'a> Instance<'s, 'a> {
         }
         match &d.value {
             Some(v) => self.expr(v),
-            // An optional (nullable) parameter without a value is null.
-            None if d.ty.as_ref().is_some_and(|t| self.nullable(t, 0)) => {
-                Node::new(Value::Null, self.span(d.name.range))
-            }
             None => self.unknown(
                 format!(
                     "parameter '{}' has no default and no value is given",
@@ -371,22 +370,27 @@ impl<'s, 'a> Instance<'s, 'a> {
         }
     }
 
-    /// True for `T?` and for user-defined types declared nullable.
-    fn nullable(&self, t: &TypeExpr, depth: usize) -> bool {
-        match &t.kind {
-            TypeKind::Nullable(_) => true,
-            TypeKind::Paren(b) => self.nullable(b, depth),
-            TypeKind::Name(id) if depth < 8 => {
-                self.unit.parsed.program.statements.iter().any(|s| {
-                    matches!(&s.kind, StatementKind::Type(d)
-                        if d.name.name == id.name && self.nullable(&d.value, depth + 1))
-                })
+    /// Every use of a value copies it: large values cost budget by size, so a loop that
+    /// copies a big variable ten thousand times stops instead of filling memory.
+    fn charge_copy(&mut self, n: Node, r: TextRange) -> Node {
+        let cost = approx_size(&n.value, MAX_VALUE_BYTES) as u64;
+        if cost > 256 {
+            if self.sess.fuel < cost {
+                self.sess.fuel = 0;
+                self.burn(r);
+                return self.unknown("evaluation budget spent", r);
             }
-            _ => false,
+            self.sess.fuel -= cost;
         }
+        n
     }
 
     fn ident(&mut self, id: &Ident) -> Node {
+        let n = self.ident_inner(id);
+        self.charge_copy(n, id.range)
+    }
+
+    fn ident_inner(&mut self, id: &Ident) -> Node {
         if let Some((_, v)) = self.locals.iter().rev().find(|(n, _)| *n == id.name) {
             return v.clone();
         }
@@ -952,6 +956,9 @@ impl<'s, 'a> Instance<'s, 'a> {
         let mut out = self.expr(&f.body);
         self.sess.depth -= 8;
         self.locals = saved;
+        if approx_size(&out.value, MAX_VALUE_BYTES) > MAX_VALUE_BYTES {
+            return self.unknown("function result too large to evaluate", r);
+        }
         out.span = self.span(r);
         out
     }

@@ -145,7 +145,8 @@ impl Instance<'_, '_> {
                 // A loop referred to without an index is a collection.
                 return false;
             };
-            let coll = self.expr(&f.iterable);
+            let key = (depth == 1).then_some((false, path[0]));
+            let coll = self.iterable(key, f);
             let item = match (&coll.value, usize::try_from(i)) {
                 (Value::Array(a), Ok(i)) if i < a.len() => a[i].clone(),
                 _ => Node::unknown("loop item not known before deployment", coll.span),
@@ -290,6 +291,19 @@ impl Instance<'_, '_> {
         })
     }
 
+    /// The collection of a resource or module loop; top-level ones (which see only the
+    /// file's scope) are evaluated once, not once per item.
+    fn iterable(&mut self, key: Option<(bool, usize)>, f: &ForExpr) -> Rc<Node> {
+        if let Some(n) = key.and_then(|k| self.loop_cache.get(&k)) {
+            return n.clone();
+        }
+        let n = Rc::new(self.expr(&f.iterable));
+        if let Some(k) = key {
+            self.loop_cache.insert(k, n.clone());
+        }
+        n
+    }
+
     // ------------------------------------------------------------ modules
 
     pub(super) fn module_ref(&mut self, e: &Expr) -> Option<(usize, Option<i64>)> {
@@ -359,7 +373,7 @@ impl Instance<'_, '_> {
         let (lp, cond, obj) = unwrap_body(&d.body);
         match (lp, idx) {
             (Some(f), Some(ix)) => {
-                let coll = self.expr(&f.iterable);
+                let coll = self.iterable(Some((true, i)), f);
                 let item = match (&coll.value, usize::try_from(ix)) {
                     (Value::Array(a), Ok(k)) if k < a.len() => a[k].clone(),
                     _ => Node::unknown("loop item not known before deployment", coll.span),
@@ -502,8 +516,8 @@ impl Instance<'_, '_> {
         let (lp, _, _) = unwrap_body(&d.body);
         let indexes: Vec<Option<i64>> = match lp {
             Some(f) => {
-                let coll = self.expr(&f.iterable);
-                match coll.value {
+                let coll = self.iterable(Some((true, i)), f);
+                match &coll.value {
                     Value::Array(a) => {
                         let n = self.cap_loop(a.len(), f.iterable.range);
                         (0..n as i64).map(Some).collect()
@@ -567,11 +581,12 @@ impl Instance<'_, '_> {
         };
         match lp {
             Some(f) => {
-                let coll = self.expr(&f.iterable);
-                match coll.value {
+                let key = (path.len() == 1).then_some((false, path[0]));
+                let coll = self.iterable(key, f);
+                match &coll.value {
                     Value::Array(items) => {
                         let n = self.cap_loop(items.len(), f.iterable.range);
-                        for (i, item) in items.into_iter().take(n).enumerate() {
+                        for (i, item) in items.iter().take(n).cloned().enumerate() {
                             if !self.burn(d.body.range) {
                                 return;
                             }

@@ -489,3 +489,18 @@ fn deep_nesting_does_not_overflow() {
     assert!(r.out.resources.is_empty());
     let _ = Path::new("");
 }
+
+#[test]
+fn multiplying_loops_and_copies_stop_on_the_budget() {
+    let r = one(
+        "var big = [for i in range(0, 10000): 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx${i}']\n\
+         var copies = [for i in range(0, 10000): big]\n\
+         var grid = [for i in range(0, 10000): [for j in range(0, 10000): j]]\n\
+         func twice(x array) array => [x, x]\n\
+         var nest = twice(twice(twice(twice(twice(twice(twice(twice(twice(twice(twice(twice(twice(twice(twice(twice(twice(twice(twice(twice(twice(twice(twice(twice(twice(big)))))))))))))))))))))))))\n\
+         resource s 'Microsoft.Web/sites@2023-01-01' = {\n  name: 's'\n  properties: { a: length(copies), b: length(grid), c: nest }\n}\n",
+    );
+    let s = r.res("s");
+    assert!(get(&s.body, "properties.c").is_unknown());
+    assert!(get(&s.body, "properties.a").is_unknown() || get(&s.body, "properties.b").is_unknown());
+}

@@ -138,6 +138,7 @@ fn references(loader: &Loader, u: &Unit) -> Vec<PathBuf> {
         let path = match &s.kind {
             StatementKind::Module(m) => string_literal(&m.path),
             StatementKind::Using(d) => d.path.as_ref().and_then(string_literal),
+            StatementKind::Extends(e) => string_literal(e),
             _ => None,
         };
         if let Some(p) = path.and_then(|p| loader.resolve_local(u, p)) {
@@ -145,6 +146,21 @@ fn references(loader: &Loader, u: &Unit) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// Files a unit imports symbols from.
+fn imports(loader: &Loader, u: &Unit) -> Vec<PathBuf> {
+    u.parsed
+        .program
+        .statements
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StatementKind::Import(d) if !matches!(d.items, super::syntax::ImportItems::Legacy) => {
+                string_literal(&d.source).and_then(|p| loader.resolve_local(u, p))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// The Bicep results of a scan.
@@ -185,6 +201,22 @@ pub fn evaluate(sources: &SourceMap, files: &[FileId], root: &Path) -> Output {
         scanned.push(u);
     }
     scanned.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    // Files that references lead to are read now, in a fixed order, so file ids do not
+    // depend on which thread gets there first.
+    let mut queue: std::collections::VecDeque<Arc<Unit>> = scanned.iter().cloned().collect();
+    let mut seen: HashSet<PathBuf> = scanned.iter().map(|u| u.path.clone()).collect();
+    while let Some(u) = queue.pop_front() {
+        let mut next = references(&loader, &u);
+        next.extend(imports(&loader, &u));
+        for p in next {
+            if seen.len() > 100_000 || !seen.insert(p.clone()) {
+                continue;
+            }
+            if let Ok(m) = loader.load(&p) {
+                queue.push_back(m);
+            }
+        }
+    }
 
     // Entry points: parameter files, and Bicep files nothing scanned refers to.
     let by_path: HashMap<&Path, &Arc<Unit>> =

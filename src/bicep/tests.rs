@@ -504,3 +504,45 @@ fn multiplying_loops_and_copies_stop_on_the_budget() {
     assert!(get(&s.body, "properties.c").is_unknown());
     assert!(get(&s.body, "properties.a").is_unknown() || get(&s.body, "properties.b").is_unknown());
 }
+
+#[test]
+fn output_is_deterministic() {
+    let files: Vec<(String, String)> = (0..12)
+        .map(|i| {
+            (
+                format!("e{i}.bicep"),
+                format!(
+                    "module m 'mods/m{}.bicep' = {{\n  name: 'm'\n}}\nresource s 'Microsoft.Web/sites@2023-01-01' = {{\n  name: 's{i}'\n}}\n",
+                    i % 4
+                ),
+            )
+        })
+        .chain((0..4).map(|i| {
+            (
+                format!("mods/m{i}.bicep"),
+                format!("resource p 'Microsoft.Web/serverfarms@2023-01-01' = {{\n  name: 'p{i}'\n}}\n"),
+            )
+        }))
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let scanned: Vec<&str> = refs
+        .iter()
+        .map(|(a, _)| *a)
+        .filter(|a| a.starts_with('e'))
+        .collect();
+    let show = |r: &Run| -> Vec<String> {
+        r.out
+            .resources
+            .iter()
+            .map(|x| format!("{} {:?} {:?}", x.address, x.file, x.header))
+            .collect()
+    };
+    let first = show(&run_scanned(&refs, &scanned));
+    for _ in 0..3 {
+        assert_eq!(show(&run_scanned(&refs, &scanned)), first);
+    }
+    assert_eq!(first.len(), 24);
+}

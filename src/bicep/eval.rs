@@ -343,7 +343,10 @@ impl<'s, 'a> Instance<'s, 'a> {
             return self.unknown("not a parameter", stmt.range);
         };
         if let Some(v) = self.given.get(&d.name.name) {
-            return v.clone();
+            // A null value for a parameter with a default deploys the default.
+            if !(v.value == Value::Null && d.value.is_some()) {
+                return v.clone();
+            }
         }
         if let Some(all) = self.given.get(ALL_UNKNOWN) {
             return all.clone();

@@ -344,7 +344,7 @@ fn modules_use_caller_values_spans_and_call_chain() {
         (
             "main.bicep",
             "param off bool = false\nmodule app 'mods/app.bicep' = {\n  name: 'app'\n  params: {\n    httpsOnly: off\n    siteName: 'web'\n  }\n}\n\
-             module apps 'mods/app.bicep' = [for n in ['x', 'y']: {\n  name: n\n  params: {\n    siteName: n\n  }\n}]\n\
+             module apps 'mods/app.bicep' = [for n in ['x', 'y']: {\n  name: n\n  params: {\n    siteName: n\n    httpsOnly: null\n  }\n}]\n\
              resource ref 'Microsoft.Web/sites@2023-01-01' = {\n  name: 'ref'\n  properties: { other: app.outputs.siteId }\n}\n",
         ),
         (
@@ -386,7 +386,7 @@ fn modules_use_caller_values_spans_and_call_chain() {
         get(&r.res("ref").body, "properties.other").as_str(),
         Some("/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Web/sites/web")
     );
-    // Module defaults are used where the caller gives nothing.
+    // Module defaults are used where the caller gives nothing, or null.
     assert_eq!(
         get(&r.res("apps[0]/site").body, "properties.httpsOnly").value,
         Value::Bool(true)

@@ -22,7 +22,9 @@ use std::sync::Arc;
 pub(super) const MAX_VALUE_BYTES: usize = 4 * 1024 * 1024;
 /// Expression, variable and function-call nesting deeper than this is unknown (the syntax
 /// tree is bounded by the parser; chains of variables are not).
-const MAX_EVAL_DEPTH: usize = 1500;
+pub(super) const MAX_EVAL_DEPTH: usize = 1500;
+/// Resources one entry point may declare (loops of loops of modules): past this, a warning.
+pub(super) const MAX_RESOURCES: usize = 100_000;
 /// Evaluation steps per entry point: a template whose loops multiply into billions of
 /// values is cut, with a warning, instead of hanging the scan.
 pub(super) const FUEL: u64 = 30_000_000;
@@ -39,6 +41,8 @@ pub(super) struct Session<'a> {
     /// Files of the module calls being evaluated, outermost first: a file already here
     /// includes itself.
     pub module_stack: Vec<PathBuf>,
+    /// Resources declared so far, for [`MAX_RESOURCES`].
+    pub resources: usize,
 }
 
 impl<'a> Session<'a> {
@@ -50,6 +54,7 @@ impl<'a> Session<'a> {
             fuel_warned: false,
             depth: 0,
             module_stack: Vec::new(),
+            resources: 0,
         }
     }
 }
@@ -438,7 +443,7 @@ impl<'s, 'a> Instance<'s, 'a> {
     }
 
     fn imported_var(&mut self, unit: &Arc<Unit>, name: &str, at: TextRange) -> Node {
-        if self.sess.depth > 64 {
+        if self.sess.depth > MAX_EVAL_DEPTH / 2 {
             return self.unknown("imports nested too deeply", at);
         }
         self.sess.depth += 16;

@@ -171,7 +171,18 @@ impl Instance<'_, '_> {
         if let Some(m) = self.res_memo.get(&key) {
             return m.clone();
         }
+        if self.sess.depth > super::eval::MAX_EVAL_DEPTH {
+            return None;
+        }
         self.res_memo.insert(key.clone(), None);
+        self.sess.depth += 1;
+        let info = self.resource_info_inner(path, idx);
+        self.sess.depth -= 1;
+        self.res_memo.insert(key, info.clone());
+        info
+    }
+
+    fn resource_info_inner(&mut self, path: &[usize], idx: Option<i64>) -> Option<Rc<ResInfo>> {
         let parent_from_path = if path.len() > 1 {
             self.resource_info(&path[..path.len() - 1], idx)
         } else {
@@ -184,9 +195,7 @@ impl Instance<'_, '_> {
             None
         };
         self.locals = saved;
-        let info = info.map(Rc::new);
-        self.res_memo.insert(key, info.clone());
-        info
+        info.map(Rc::new)
     }
 
     fn compute_info(
@@ -528,7 +537,7 @@ impl Instance<'_, '_> {
             None => vec![None],
         };
         for idx in indexes {
-            if !self.burn(d.path.range) {
+            if !self.burn(d.path.range) || self.sess.resources > super::eval::MAX_RESOURCES {
                 return;
             }
             if let Some(m) = self.module_instance(i, idx) {
@@ -587,7 +596,9 @@ impl Instance<'_, '_> {
                     Value::Array(items) => {
                         let n = self.cap_loop(items.len(), f.iterable.range);
                         for (i, item) in items.iter().take(n).cloned().enumerate() {
-                            if !self.burn(d.body.range) {
+                            if !self.burn(d.body.range)
+                                || self.sess.resources > super::eval::MAX_RESOURCES
+                            {
                                 return;
                             }
                             let mark = self.locals.len();
@@ -637,7 +648,21 @@ impl Instance<'_, '_> {
             return;
         };
         let mut children = Vec::new();
+        if !d.existing && self.sess.resources >= super::eval::MAX_RESOURCES {
+            if self.sess.resources == super::eval::MAX_RESOURCES {
+                self.warn(
+                    d.type_string.range,
+                    format!(
+                        "more than {} resources from one entry point: the rest are not scanned",
+                        super::eval::MAX_RESOURCES
+                    ),
+                );
+                self.sess.resources += 1;
+            }
+            return;
+        }
         if !d.existing {
+            self.sess.resources += 1;
             let type_span = self.span(d.type_string.range);
             let mut members: Vec<(String, Node)> = vec![
                 (

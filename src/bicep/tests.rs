@@ -546,3 +546,33 @@ fn output_is_deterministic() {
     }
     assert_eq!(first.len(), 24);
 }
+
+#[test]
+fn long_parent_chains_and_resource_floods_are_bounded() {
+    let mut text = String::from(
+        "resource r0 'Microsoft.Sql/servers@2023-05-01-preview' = {\n  name: 's'\n}\n",
+    );
+    for i in 1..3000 {
+        text.push_str(&format!(
+            "resource r{i} 'Microsoft.Sql/servers/databases@2023-05-01-preview' = {{\n  parent: r{}\n  name: 'd{i}'\n}}\n",
+            i - 1
+        ));
+    }
+    let r = one(&text);
+    assert_eq!(r.out.resources.len(), 3000);
+    let r = run(&[
+        (
+            "main.bicep",
+            "module m 'm.bicep' = [for i in range(0, 10000): {\n  name: 'm${i}'\n}]\n",
+        ),
+        (
+            "m.bicep",
+            "resource s 'Microsoft.Web/sites@2023-01-01' = [for i in range(0, 10000): {\n  name: 's${i}'\n}]\n",
+        ),
+    ]);
+    assert!(r.out.resources.len() <= 100_000);
+    assert!(r
+        .warnings()
+        .iter()
+        .any(|w| w.contains("more than 100000 resources")));
+}

@@ -121,7 +121,11 @@ pub fn run(
                                 span: f.span,
                                 fingerprint: fingerprint(&rule.id, &file, &res.address, &f.path),
                                 message: message(rule, &f),
-                                found: f.found,
+                                found: if rule.sensitive {
+                                    f.found.map(|_| "(value hidden)".to_string())
+                                } else {
+                                    f.found
+                                },
                                 path: f.path,
                                 suppression: None,
                             });
@@ -147,17 +151,22 @@ pub fn run(
     all
 }
 
-/// One finding per place: a rule whose two assertions point at the same span says it once.
+/// One finding per place: a rule whose assertions fail at the same span (several missing
+/// properties all reported on the resource header) says it once, on the first.
 fn dedup(mut failures: Vec<Failure>) -> Vec<Failure> {
     let mut seen = std::collections::HashSet::new();
-    failures.retain(|f| seen.insert((f.span, f.path.clone())));
+    failures.retain(|f| seen.insert(f.span));
     failures
 }
 
 fn message(rule: &crate::rules::Rule, f: &Failure) -> String {
     match (&f.found, f.path.is_empty()) {
         (_, true) if f.expected.is_empty() => rule.title.clone(),
-        (_, true) => format!("{}: no {} found", rule.title, f.expected),
+        (_, true) => format!("{}: expected {}", rule.title, f.expected),
+        (Some(_), false) if rule.sensitive => format!(
+            "{}: `{}` holds a value that looks like a secret (not shown); expected {}",
+            rule.title, f.path, f.expected
+        ),
         (Some(found), false) => format!(
             "{}: `{}` is {}; expected {}",
             rule.title, f.path, found, f.expected

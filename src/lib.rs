@@ -5,6 +5,7 @@
 
 pub mod arm;
 pub mod bicep;
+pub mod changes;
 pub mod check;
 pub mod config;
 pub mod discover;
@@ -49,6 +50,10 @@ pub struct ScanOptions {
     pub baseline: Option<triage::BaselineFile>,
     /// Today, for exception expiry (default: the system clock).
     pub today: Option<config::Date>,
+    /// The frameworks and CIS level the compliance view reports on.
+    pub enforced: report::compliance::Enforced,
+    /// Report and gate only on these changed lines (`--changed-since`, see [`changes`]).
+    pub changed: Option<changes::Changes>,
 }
 
 /// Counts per language, printed in summaries so regressions show.
@@ -80,6 +85,9 @@ pub struct ScanResult {
     pub stats: Stats,
     /// Baseline entries not found any more: fixed since the baseline was taken.
     pub fixed: Vec<triage::BaselineEntry>,
+    pub enforced: report::compliance::Enforced,
+    /// With `--changed-since`: findings left out because their lines did not change.
+    pub outside_change: usize,
 }
 
 impl ScanResult {
@@ -183,7 +191,10 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         .filter(|(_, k, _)| {
             matches!(
                 k,
-                FileKind::Terraform | FileKind::TerraformJson | FileKind::TerraformVars
+                FileKind::Terraform
+                    | FileKind::TerraformJson
+                    | FileKind::TerraformVars
+                    | FileKind::TerraformPlan
             )
         })
         .map(|(id, _, _)| *id)
@@ -200,18 +211,6 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
             assume_azurerm: opts.assume_azurerm.clone(),
         }))
     };
-    // Languages whose frontend is not in this build are reported, never passed in silence.
-    for (id, kind, _) in &files {
-        if matches!(kind, FileKind::TerraformPlan) {
-            diagnostics.push(Diagnostic::error(
-                Span::file_start(*id),
-                format!(
-                    "{} files are not scanned by this version of basegate",
-                    kind.language_name()
-                ),
-            ));
-        }
-    }
     let mut resources = Vec::new();
     for o in arm_out {
         resources.extend(o.resources);
@@ -281,6 +280,25 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
     );
     diagnostics.extend(triaged.diagnostics);
 
+    // diff-aware gate: only what the change touches
+    let mut outside_change = 0;
+    if let Some(ch) = &opts.changed {
+        let before = checked.findings.len();
+        // Strictly the changed lines: a finding on an untouched line (including a missing
+        // property reported on an untouched resource header) belongs to the code as it was,
+        // not to this change. A new resource has every line changed.
+        checked.findings.retain(|f| {
+            let src = sources.get(f.span.file);
+            ch.line_changed(&src.rel_path, src.line_col(f.span.start).line)
+        });
+        outside_change = before - checked.findings.len();
+        // Input problems are kept only for changed files.
+        diagnostics.retain(|d| {
+            let src = sources.get(d.span.file);
+            ch.files.contains_key(&src.rel_path)
+        });
+    }
+
     // order: same input, same bytes, whatever the thread count
     let pos = |span: Span| {
         let f = sources.get(span.file);
@@ -315,5 +333,7 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         diagnostics,
         stats,
         fixed: triaged.fixed,
+        enforced: opts.enforced,
+        outside_change,
     }
 }

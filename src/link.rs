@@ -103,9 +103,24 @@ pub fn run(resources: Vec<Resource>) -> Model {
                         }
                     }
                 }
-                None if key.is_none() => unresolved.push((from, l.kind)),
+                None if key.is_none() => unresolved.push((from, l.kind, l.path.clone())),
                 None => {}
             }
+        }
+    }
+    // Terraform: an id attribute whose value is unknown (`private_connection_resource_id =
+    // var.target`) may point at any resource. The frontend links only resolvable
+    // references, so record these here, as the ARM frontend does for its `*Id` properties.
+    for (i, r) in resources.iter().enumerate() {
+        if r.dialect == Dialect::Terraform {
+            unknown_ids(
+                &r.body,
+                "",
+                ResourceId(i as u32),
+                &r.links,
+                &mut unresolved,
+                0,
+            );
         }
     }
     let mut model = Model::new(resources, edges);
@@ -113,6 +128,50 @@ pub fn run(resources: Vec<Resource>) -> Model {
     unresolved.dedup();
     model.unresolved = unresolved;
     model
+}
+
+fn unknown_ids(
+    node: &crate::model::Node,
+    path: &str,
+    from: ResourceId,
+    links: &[crate::model::Link],
+    out: &mut Vec<(ResourceId, crate::model::EdgeKind, String)>,
+    depth: usize,
+) {
+    use crate::model::{EdgeKind, Value};
+    if depth > 12 {
+        return;
+    }
+    match &node.value {
+        Value::Unknown(_) => {
+            let last = path.rsplit('.').next().unwrap_or(path);
+            let is_id = last.ends_with("_id") || last.ends_with("_ids") || last == "scope";
+            if is_id && !links.iter().any(|l| l.path == path) {
+                let kind = if matches!(last, "target_resource_id" | "scope" | "resource_id") {
+                    EdgeKind::Scope
+                } else {
+                    EdgeKind::Reference
+                };
+                out.push((from, kind, path.to_string()));
+            }
+        }
+        Value::Object(members) => {
+            for (k, v) in members {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                unknown_ids(v, &p, from, links, out, depth + 1);
+            }
+        }
+        Value::Array(items) => {
+            for i in items {
+                unknown_ids(i, path, from, links, out, depth + 1);
+            }
+        }
+        _ => {}
+    }
 }
 
 #[cfg(test)]

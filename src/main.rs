@@ -27,6 +27,29 @@ enum Command {
     Scan(ScanArgs),
     /// List the rules (id, severity, title, controls).
     Rules(RulesArgs),
+    /// For pre-commit: scan the folders of the given files (modules need their siblings) and
+    /// report only findings in those files.
+    PreCommit {
+        /// The staged files.
+        files: Vec<PathBuf>,
+        /// Fail on findings of this severity or higher [default: high, or the config's].
+        #[arg(long, value_enum)]
+        fail_on: Option<SeverityArg>,
+        /// Configuration file (default: `.basegate.toml` found by walking up).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// List the declared resources by type and file, with the rules and controls that apply.
+    Inventory {
+        #[command(flatten)]
+        scan: ScanArgs,
+    },
+    /// Compare two JSON reports (`scan --format json`): controls and findings gained and lost.
+    Report {
+        /// The earlier and the later report.
+        #[arg(long, num_args = 2, value_names = ["OLD", "NEW"], required = true)]
+        compare: Vec<PathBuf>,
+    },
     /// Write a commented starter `.basegate.toml` in the current folder.
     Init {
         /// Overwrite an existing file.
@@ -60,6 +83,13 @@ enum BaselineAction {
     },
 }
 
+/// `scan`'s options alone, to build them programmatically (pre-commit).
+#[derive(Parser)]
+struct ScanOnly {
+    #[command(flatten)]
+    scan: ScanArgs,
+}
+
 #[derive(clap::Args)]
 struct ScanArgs {
     /// Files or folders to scan.
@@ -80,6 +110,9 @@ struct ScanArgs {
     /// Frameworks whose rules run (default: the config's, else both). Repeatable.
     #[arg(long, value_enum)]
     framework: Vec<FrameworkArg>,
+    /// Report and gate only on findings in lines changed since this git ref (e.g. origin/main).
+    #[arg(long, value_name = "REF")]
+    changed_since: Option<String>,
     /// Findings whose fingerprints are in FILE are accepted: only new ones fail the gate.
     #[arg(long, value_name = "FILE")]
     baseline: Option<PathBuf>,
@@ -130,6 +163,10 @@ enum FormatArg {
     Text,
     Json,
     Sarif,
+    Markdown,
+    Html,
+    Github,
+    Junit,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -211,6 +248,43 @@ fn load_rules(dirs: &[PathBuf]) -> Result<Vec<Rule>> {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => scan(args),
+        Command::PreCommit {
+            files,
+            fail_on,
+            config,
+        } => pre_commit(files, fail_on, config),
+        Command::Inventory { scan: args } => {
+            start_threads(args.threads)?;
+            let Prepared { opts, .. } = prepare(&args)?;
+            let result = basegate::scan(&opts);
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            match args.format {
+                Some(FormatArg::Json) => report::inventory::render_json(&result, &mut out)?,
+                _ => report::inventory::render_text(&result, &mut out)?,
+            }
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { compare } => {
+            let read = |p: &PathBuf| -> Result<serde_json::Value> {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read {}", p.display()))?;
+                let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{}: line {}, column {}: {e}",
+                        p.display(),
+                        e.line(),
+                        e.column()
+                    )
+                })?;
+                report::compare::check_report(&v, &p.display().to_string())?;
+                Ok(v)
+            };
+            let (old, new) = (read(&compare[0])?, read(&compare[1])?);
+            let mut out = std::io::stdout().lock();
+            report::compare::render(&old, &new, &mut out)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Baseline {
             action: BaselineAction::Create { scan, file },
         } => baseline_create(scan, file),
@@ -362,6 +436,25 @@ fn prepare(args: &ScanArgs) -> Result<Prepared> {
             config,
             baseline,
             today: None,
+            changed: match &args.changed_since {
+                Some(reference) => {
+                    let root = args
+                        .root
+                        .clone()
+                        .unwrap_or_else(|| basegate::discover::scan_root(&args.paths));
+                    Some(basegate::changes::since(&root, reference).map_err(anyhow::Error::msg)?)
+                }
+                None => None,
+            },
+            enforced: {
+                use basegate::config::Framework;
+                let f = frameworks.as_deref().unwrap_or(&cfg.baseline.frameworks);
+                basegate::report::compliance::Enforced {
+                    cis: f.contains(&Framework::Cis),
+                    cis_level: cfg.baseline.cis_level,
+                    mcsb: f.contains(&Framework::Mcsb),
+                }
+            },
         },
         fail_on,
     })
@@ -384,6 +477,10 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
     let format = match args.format {
         Some(FormatArg::Json) => Format::Json,
         Some(FormatArg::Sarif) => Format::Sarif,
+        Some(FormatArg::Markdown) => Format::Markdown,
+        Some(FormatArg::Html) => Format::Html,
+        Some(FormatArg::Github) => Format::Github,
+        Some(FormatArg::Junit) => Format::Junit,
         Some(FormatArg::Text) | None => Format::Text,
     };
     let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
@@ -405,6 +502,61 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
             out.flush()?;
         }
     }
+    Ok(match report::gate(&result, fail_on) {
+        Gate::Pass => ExitCode::SUCCESS,
+        Gate::Fail => ExitCode::from(1),
+    })
+}
+
+fn pre_commit(files: Vec<PathBuf>, fail_on: Option<SeverityArg>, config: Option<PathBuf>) -> Result<ExitCode> {
+    let files: Vec<PathBuf> = files.into_iter().filter(|f| f.is_file()).collect();
+    if files.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut dirs: Vec<PathBuf> = files
+        .iter()
+        .map(|f| match f.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    let args = ScanOnly::parse_from(
+        std::iter::once(std::ffi::OsString::from("scan"))
+            .chain(dirs.iter().map(|d| d.clone().into_os_string()))
+            .chain(config.iter().flat_map(|c| [std::ffi::OsString::from("--config"), c.clone().into_os_string()])),
+    )
+    .scan;
+    let Prepared { opts, fail_on: cfg_fail_on } = prepare(&args)?;
+    let fail_on = fail_on.map(Severity::from).unwrap_or(cfg_fail_on);
+    let mut result = basegate::scan(&opts);
+    // Only what is staged: other files of the folder were read for context.
+    let staged: std::collections::HashSet<PathBuf> = files
+        .iter()
+        .filter_map(|f| std::path::absolute(f).ok())
+        .map(|p| basegate::discover::normalize(&p))
+        .collect();
+    let is_staged = |id: basegate::source::FileId| {
+        let p = result.sources.get(id).path.clone();
+        std::path::absolute(&p)
+            .map(|p| staged.contains(&basegate::discover::normalize(&p)))
+            .unwrap_or(false)
+    };
+    let keep_findings: Vec<bool> = result.findings.iter().map(|f| is_staged(f.span.file)).collect();
+    let keep_diags: Vec<bool> = result.diagnostics.iter().map(|d| is_staged(d.span.file)).collect();
+    let mut k = keep_findings.into_iter();
+    result.findings.retain(|_| k.next().unwrap_or(false));
+    let mut k = keep_diags.into_iter();
+    result.diagnostics.retain(|_| k.next().unwrap_or(false));
+    let render = RenderOptions {
+        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        quiet: false,
+        fail_on,
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    report::render(&result, Format::Text, &render, &mut out)?;
+    out.flush()?;
     Ok(match report::gate(&result, fail_on) {
         Gate::Pass => ExitCode::SUCCESS,
         Gate::Fail => ExitCode::from(1),
@@ -438,3 +590,8 @@ fn baseline_create(args: ScanArgs, file: PathBuf) -> Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+// Evaluation builds and drops many small value trees; glibc's malloc spent a third of the
+// scan time in allocation on the benchmark corpus (perf, bench/README.md). mimalloc halves it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -273,7 +273,7 @@ pub struct Model {
     /// References whose target is not known before deployment (an unknown name or id):
     /// they may point at any resource, so "nothing links here" cannot be concluded.
     /// References to a known target outside the scan are not listed: they point elsewhere.
-    pub unresolved: Vec<(ResourceId, EdgeKind)>,
+    pub unresolved: Vec<(ResourceId, EdgeKind, String)>,
     outgoing: Vec<Vec<usize>>,
     incoming: Vec<Vec<usize>>,
 }

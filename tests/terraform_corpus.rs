@@ -44,10 +44,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// (folder, minimum resources expected)
 const FOLDERS: &[(&str, usize)] = &[
-    ("tf-azurerm-examples", 1000),
-    ("tf-avm-storageaccount", 40),
-    ("tf-avm-aks", 20),
-    ("tf-avm-web-site", 60),
+    ("tf-azurerm-examples", 1500),
+    ("tf-avm-storageaccount", 420),
+    ("tf-avm-aks", 200),
+    ("tf-avm-web-site", 650),
 ];
 
 #[test]
@@ -190,8 +190,13 @@ fn dump() {
             r.address, r.type_name, r.dialect, r.name, r.api_version
         );
         println!("    body: {:?}", r.body.value.to_string());
+        let full = std::env::var("TF_DUMP_ADDR").is_ok_and(|a| r.address.contains(&a));
         for (k, v) in r.body.as_object().unwrap_or(&[]) {
-            println!("    {k} = {}", v.value);
+            if full {
+                print_tree(k, v, 2);
+            } else {
+                println!("    {k} = {}", v.value);
+            }
         }
         for l in &r.links {
             println!("    link {:?} {} -> {}", l.kind, l.path, l.target);
@@ -254,4 +259,89 @@ fn mangled_files_never_crash() {
         "mangled files evaluated in {:.1} ms",
         start.elapsed().as_secs_f64() * 1000.0
     );
+}
+
+fn print_tree(k: &str, v: &basegate::model::Node, depth: usize) {
+    use basegate::model::Value;
+    let pad = " ".repeat(depth * 2);
+    match &v.value {
+        Value::Object(o) => {
+            println!("{pad}{k} = {{");
+            for (k2, v2) in o {
+                print_tree(k2, v2, depth + 1);
+            }
+            println!("{pad}}}");
+        }
+        Value::Array(a) if a.iter().any(|x| matches!(x.value, Value::Object(_))) => {
+            println!("{pad}{k} = [");
+            for (i, x) in a.iter().enumerate() {
+                print_tree(&i.to_string(), x, depth + 1);
+            }
+            println!("{pad}]");
+        }
+        other => println!("{pad}{k} = {other}"),
+    }
+}
+
+/// Why values are unknown across the corpus: `cargo test --test terraform_corpus unknowns -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn unknowns() {
+    use basegate::model::{Node, Value};
+    fn walk_node(n: &Node, out: &mut BTreeMap<String, usize>, total: &mut usize, src: &SourceMap) {
+        *total += 1;
+        match &n.value {
+            Value::Unknown(u) => {
+                let key: String = u.reason.chars().take(70).collect();
+                if std::env::var("TF_WHERE").is_ok_and(|w| key.contains(&w)) {
+                    let f = src.get(n.span.file);
+                    println!("  at {}:{}", f.rel_path, f.line_col(n.span.start).line);
+                }
+                *out.entry(key).or_default() += 1;
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk_node(x, out, total, src)),
+            Value::Object(o) => o.iter().for_each(|(_, x)| walk_node(x, out, total, src)),
+            _ => {}
+        }
+    }
+    let corpus = shared().join("corpus");
+    let mut reasons = BTreeMap::new();
+    let mut total = 0;
+    for (folder, _) in FOLDERS {
+        let root = corpus.join(folder);
+        let mut paths = Vec::new();
+        walk(&root, &mut paths);
+        let sources = SourceMap::default();
+        let files = paths
+            .iter()
+            .map(|p| {
+                sources.add(
+                    p.clone(),
+                    p.to_string_lossy().into_owned(),
+                    std::fs::read_to_string(p).unwrap_or_default(),
+                )
+            })
+            .collect();
+        let out = evaluate(&Input {
+            sources: &sources,
+            files,
+            root: &root,
+            var_files: Vec::new(),
+            vars: Vec::new(),
+            assume_azurerm: None,
+        });
+        for r in &out.resources {
+            walk_node(&r.body, &mut reasons, &mut total, &sources);
+        }
+    }
+    let mut v: Vec<_> = reasons.into_iter().collect();
+    v.sort_by_key(|x| std::cmp::Reverse(x.1));
+    println!("{total} nodes");
+    for (k, n) in v
+        .iter()
+        .filter(|(k, _)| std::env::var("TF_FILTER").map_or(true, |f| k.contains(&f)))
+        .take(60)
+    {
+        println!("{n:6} {k}");
+    }
 }

@@ -244,3 +244,55 @@ fn init_writes_a_config_that_loads() {
     let (code, _, _) = basegate(d.path(), &["init"]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn changed_since_gates_only_on_changed_lines() {
+    let d = repo();
+    std::fs::remove_dir(d.path().join(".git")).unwrap();
+    let git = |args: &[&str]| {
+        let ok = Command::new("git")
+            .args(args)
+            .current_dir(d.path())
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "base"]);
+    // Nothing changed: nothing to report, the gate passes.
+    let (code, out, _) = basegate(
+        d.path(),
+        &["scan", ".", "--changed-since", "HEAD", "--format", "json"],
+    );
+    assert_eq!(code, 0, "{out}");
+    // Change one line: only its finding is reported.
+    let changed = TEMPLATE.replace(
+        "\"minimumTlsVersion\": \"TLS1_0\"",
+        "\"minimumTlsVersion\": \"TLS1_1\"",
+    );
+    std::fs::write(d.path().join("main.json"), changed).unwrap();
+    let (code, out, _) = basegate(
+        d.path(),
+        &["scan", ".", "--changed-since", "HEAD", "--format", "json"],
+    );
+    assert_eq!(code, 1);
+    let r = json(&out);
+    let rules: Vec<_> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["BG1002"]);
+    // A bad ref is a usage error.
+    let (code, _, err) = basegate(d.path(), &["scan", ".", "--changed-since", "no-such-ref"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no-such-ref"), "{err}");
+}

@@ -621,7 +621,15 @@ impl<'d> Evaluator<'d> {
             .and_then(|n| n.as_str().map(str::to_string));
         let mut type_name = raw_type.clone();
         if let Some(p) = parent {
-            if !raw_type.contains('/') {
+            // A nested extension resource (`providers/diagnosticSettings` named
+            // `Microsoft.Insights/x`) is relative to its parent although both contain `/`.
+            if raw_type.to_ascii_lowercase().starts_with("providers/") {
+                type_name = format!("{}/{}", p.type_name, raw_type);
+                name = match (&p.name, name) {
+                    (Some(pn), Some(n)) => Some(format!("{pn}/{n}")),
+                    _ => None,
+                };
+            } else if !raw_type.contains('/') {
                 type_name = format!("{}/{}", p.type_name, raw_type);
                 name = match (&p.name, name) {
                     (Some(pn), Some(n)) if !n.contains('/') => Some(format!("{pn}/{n}")),
@@ -729,6 +737,17 @@ impl<'d> Evaluator<'d> {
                     kind: EdgeKind::Parent,
                     path: String::new(),
                     target: format!("{}/{}", p.type_name, pn),
+                });
+            }
+        } else if let (None, Some((parent_type, _))) = (&name, type_name.rsplit_once('/')) {
+            // A top-level child whose name is not known: its parent cannot be named, but it
+            // has one, so "no child configures this" must stay unknown.
+            if parent_type.contains('/') && !type_name.to_ascii_lowercase().contains("/providers/")
+            {
+                links.push(Link {
+                    kind: EdgeKind::Parent,
+                    path: String::new(),
+                    target: String::new(),
                 });
             }
         } else if let (Some(n), Some((parent_type, _))) = (&name, type_name.rsplit_once('/')) {
@@ -866,7 +885,55 @@ struct Parent {
     address: String,
 }
 
+impl Evaluator<'_> {
+    /// Evaluates a parameter or variable if needed, without copying its value out.
+    fn force(&mut self, is_param: bool, name: &str) -> Option<&Node> {
+        let key = name.to_ascii_lowercase();
+        let done = matches!(
+            (if is_param { &self.params } else { &self.vars }).get(&key),
+            Some(Slot::Done(_))
+        );
+        if !done {
+            // Evaluates and memoises (or reports a cycle / a missing name).
+            self.slot(is_param, &key, name).ok()?;
+        }
+        match (if is_param { &self.params } else { &self.vars }).get(&key) {
+            Some(Slot::Done(n)) => Some(n),
+            _ => None,
+        }
+    }
+}
+
 impl Scope for Evaluator<'_> {
+    fn call_path(
+        &mut self,
+        name: &str,
+        args: &[Value],
+        path: &[interp::PathStep],
+    ) -> Option<Value> {
+        let is_param = name.eq_ignore_ascii_case("parameters");
+        if is_param && self.fn_args.is_some() {
+            return None;
+        }
+        let [Value::String(arg)] = args else {
+            return None;
+        };
+        let mut node = self.force(is_param, arg)?;
+        for step in path {
+            match (&node.value, step) {
+                (Value::Unknown(u), _) => return Some(Value::Unknown(u.clone())),
+                (Value::Object(_), interp::PathStep::Member(m)) => node = node.get(m)?,
+                (Value::Array(items), interp::PathStep::Index(i)) => {
+                    node = items.get(usize::try_from(*i).ok()?)?
+                }
+                // Anything else (a missing member, a string index) takes the usual path,
+                // which reports the error.
+                _ => return None,
+            }
+        }
+        Some(node.value.clone())
+    }
+
     fn call(
         &mut self,
         namespace: Option<&str>,

@@ -65,6 +65,23 @@ pub trait Scope {
         name: &str,
         args: &[Value],
     ) -> Option<Result<Value, EvalError>>;
+
+    /// `variables('x').a[0]`-style reads: the value at `path` inside the result of a
+    /// context call with literal arguments. A scope that keeps large values answers without
+    /// copying the whole value to read one leaf (profiling showed whole-variable copies as
+    /// the main cost of evaluating real templates). None: evaluate the usual way (which
+    /// also produces the errors for a missing member).
+    fn call_path(&mut self, name: &str, args: &[Value], path: &[PathStep]) -> Option<Value> {
+        let _ = (name, args, path);
+        None
+    }
+}
+
+/// One step of a literal member/index chain.
+#[derive(Debug, Clone, Copy)]
+pub enum PathStep<'e> {
+    Member(&'e str),
+    Index(i64),
 }
 
 /// A scope that knows nothing: parameters, variables and deployment-time functions are
@@ -134,10 +151,16 @@ impl<'s> Interp<'s> {
             ExprKind::Bool(b) => Ok(Value::Bool(*b)),
             ExprKind::Null => Ok(Value::Null),
             ExprKind::Member(base, name) => {
+                if let Some(v) = self.literal_path(e) {
+                    return Ok(v);
+                }
                 let v = self.eval(base)?;
                 member(v, name, base.end)
             }
             ExprKind::Index(base, index) => {
+                if let Some(v) = self.literal_path(e) {
+                    return Ok(v);
+                }
                 let v = self.eval(base)?;
                 let i = self.eval(index)?;
                 index_value(v, i, index.start)
@@ -148,6 +171,51 @@ impl<'s> Interp<'s> {
                 args,
             } => self.call(e, namespace.as_deref(), name, args),
         }
+    }
+
+    /// `parameters('p').a.b[0]` with literal arguments and steps: asks the scope for the
+    /// leaf directly. None when the shape does not fit or the scope declines.
+    fn literal_path(&mut self, e: &Expr) -> Option<Value> {
+        let mut steps = Vec::new();
+        let mut cur = e;
+        loop {
+            match &cur.kind {
+                ExprKind::Member(base, name) => {
+                    steps.push(PathStep::Member(name));
+                    cur = base;
+                }
+                ExprKind::Index(base, index) => {
+                    match &index.kind {
+                        ExprKind::String(s) => steps.push(PathStep::Member(s)),
+                        ExprKind::Int(i) => steps.push(PathStep::Index(*i)),
+                        _ => return None,
+                    }
+                    cur = base;
+                }
+                _ => break,
+            }
+        }
+        let ExprKind::Call {
+            namespace: None,
+            name,
+            args,
+        } = &cur.kind
+        else {
+            return None;
+        };
+        if !(name.eq_ignore_ascii_case("parameters") || name.eq_ignore_ascii_case("variables")) {
+            return None;
+        }
+        let [Expr {
+            kind: ExprKind::String(arg),
+            ..
+        }] = args.as_slice()
+        else {
+            return None;
+        };
+        steps.reverse();
+        self.scope
+            .call_path(name, &[Value::String(arg.clone())], &steps)
     }
 
     fn eval_args(&mut self, args: &[Expr]) -> Result<Vec<Value>, EvalError> {

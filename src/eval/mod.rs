@@ -9,4 +9,4 @@
 pub mod functions;
 pub mod interp;
 
-pub use interp::{eval, EvalError, NoScope, Scope};
+pub use interp::{eval, EvalError, NoScope, PathStep, Scope};

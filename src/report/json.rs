@@ -16,6 +16,8 @@ struct Report<'a> {
     diagnostics: Vec<Diag<'a>>,
     /// Baseline entries no longer found.
     fixed: &'a [crate::triage::BaselineEntry],
+    /// The posture per control of the enforced baseline.
+    compliance: super::compliance::Posture,
 }
 
 #[derive(Serialize)]
@@ -165,6 +167,7 @@ pub fn render(
             })
             .collect(),
         fixed: &result.fixed,
+        compliance: super::compliance::build(result, result.enforced),
     };
     serde_json::to_writer_pretty(&mut *out, &report)?;
     writeln!(out)

@@ -3,7 +3,14 @@
 //! Only this module writes output, always through a `Write` handed in by `main.rs`.
 
 pub mod baseline;
+pub mod compare;
+pub mod compliance;
+pub mod github;
+pub mod html;
+pub mod inventory;
 pub mod json;
+pub mod junit;
+pub mod markdown;
 pub mod sarif;
 pub mod text;
 
@@ -16,6 +23,10 @@ pub enum Format {
     Text,
     Json,
     Sarif,
+    Markdown,
+    Html,
+    Github,
+    Junit,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -53,6 +64,10 @@ pub fn render(
         Format::Text => text::render(result, opts, out),
         Format::Json => json::render(result, opts, out),
         Format::Sarif => sarif::render(result, out),
+        Format::Markdown => markdown::render(result, opts, out),
+        Format::Html => html::render(result, opts, out),
+        Format::Github => github::render(result, opts, out),
+        Format::Junit => junit::render(result, out),
     }
 }
 

@@ -215,6 +215,13 @@ fn summary(
     if !result.fixed.is_empty() {
         write!(out, ", {} fixed since the baseline", result.fixed.len())?;
     }
+    if result.outside_change > 0 {
+        write!(
+            out,
+            ", {} outside the change not shown",
+            result.outside_change
+        )?;
+    }
     if errors > 0 {
         write!(
             out,

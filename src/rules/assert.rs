@@ -84,13 +84,16 @@ pub enum Assertion {
     },
     All(Vec<Assertion>),
     Any(Vec<Assertion>),
-    Not(Box<Assertion>),
+    /// Passes when the inner assertion fails; `expect` says what is required instead.
+    Not(Box<Assertion>, Option<String>),
     /// A connected resource: `exists` one of `type` linked by `edge` (incoming by default)
     /// that satisfies `filter`. When none exists: `absent`.
     Related {
         types: Vec<String>,
         edge: Option<crate::model::EdgeKind>,
         outgoing: bool,
+        /// Only links written at a property path starting with this (`properties.privateLinkServiceConnections`).
+        via: Option<String>,
         filter: Option<Box<Assertion>>,
         absent: Absent,
         expect: Option<String>,
@@ -278,12 +281,12 @@ impl Assertion {
                     Verdict::NotApplicable
                 }
             }
-            Assertion::Not(inner) => match inner.eval(node, ctx) {
+            Assertion::Not(inner, expect) => match inner.eval(node, ctx) {
                 Verdict::Pass => Verdict::Fail(vec![Failure {
                     span: header_or(node.span, ctx.resource.header),
                     path: String::new(),
                     found: None,
-                    expected: "the opposite".to_string(),
+                    expected: expect.clone().unwrap_or_default(),
                 }]),
                 Verdict::Fail(_) => Verdict::Pass,
                 v => v,
@@ -292,23 +295,26 @@ impl Assertion {
                 types,
                 edge,
                 outgoing,
+                via,
                 filter,
                 absent,
                 expect,
             } => {
-                let edges_ok = |kind: crate::model::EdgeKind| edge.is_none_or(|k| k == kind);
+                let link_ok = |kind: crate::model::EdgeKind, path: &str| {
+                    edge.is_none_or(|k| k == kind)
+                        && via.as_ref().is_none_or(|v| {
+                            path.len() >= v.len() && path[..v.len()].eq_ignore_ascii_case(v)
+                        })
+                };
                 let mut unknown = None;
                 let mut found_any = false;
-                let list: Vec<(ResourceId, crate::model::EdgeKind)> = if *outgoing {
-                    ctx.model.outgoing(ctx.id).map(|e| (e.to, e.kind)).collect()
+                let list: Vec<(ResourceId, &crate::model::Edge)> = if *outgoing {
+                    ctx.model.outgoing(ctx.id).map(|e| (e.to, e)).collect()
                 } else {
-                    ctx.model
-                        .incoming(ctx.id)
-                        .map(|e| (e.from, e.kind))
-                        .collect()
+                    ctx.model.incoming(ctx.id).map(|e| (e.from, e)).collect()
                 };
-                for (rid, kind) in list {
-                    if !edges_ok(kind) {
+                for (rid, e) in list {
+                    if !link_ok(e.kind, &e.path) {
                         continue;
                     }
                     let other = ctx.model.get(rid);
@@ -335,8 +341,8 @@ impl Assertion {
                 if !found_any {
                     // A reference we could not resolve (unknown name, resource in another
                     // repository) may be the one we look for: unknown, not missing.
-                    let dangling = ctx.model.unresolved.iter().any(|(from, kind)| {
-                        edges_ok(*kind)
+                    let dangling = ctx.model.unresolved.iter().any(|(from, kind, path)| {
+                        link_ok(*kind, path)
                             && if *outgoing {
                                 *from == ctx.id
                             } else {

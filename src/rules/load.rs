@@ -31,6 +31,7 @@ const TOP_KEYS: &[&str] = &[
     "title",
     "severity",
     "precision",
+    "sensitive",
     "description",
     "rationale",
     "controls",
@@ -120,6 +121,11 @@ fn build(doc: &toml::Table, origin: &str) -> R<Rule> {
         checks,
         remediation,
         precision: opt_str(doc, "precision")?.unwrap_or_else(|| "high".to_string()),
+        sensitive: match doc.get("sensitive") {
+            None => false,
+            Some(T::Boolean(b)) => *b,
+            Some(_) => return Err("`sensitive` must be true or false".into()),
+        },
         origin: origin.to_string(),
     })
 }
@@ -234,10 +240,10 @@ fn assertion(v: &T, at: &str) -> R<Assertion> {
         return Ok(Assertion::Any(list_of(items, &format!("{at}.any"))?));
     }
     if let Some(inner) = t.get("not") {
-        return Ok(Assertion::Not(Box::new(assertion(
-            inner,
-            &format!("{at}.not"),
-        )?)));
+        return Ok(Assertion::Not(
+            Box::new(assertion(inner, &format!("{at}.not"))?),
+            opt_str(t, "expect")?,
+        ));
     }
     if let Some(rel) = t.get("related") {
         return related(rel, t, at);
@@ -403,6 +409,11 @@ fn related(rel: &T, t: &toml::Table, at: &str) -> R<Assertion> {
             ))
         }
     };
+    let via = match r.get("via") {
+        None => None,
+        Some(T::String(s)) => Some(s.clone()),
+        Some(_) => return Err(format!("`{at}.related.via` must be a property path")),
+    };
     let filter = t
         .get("where")
         .map(|w| assertion(w, &format!("{at}.where")).map(Box::new))
@@ -415,6 +426,7 @@ fn related(rel: &T, t: &toml::Table, at: &str) -> R<Assertion> {
         types,
         edge,
         outgoing,
+        via,
         filter,
         absent,
         expect: opt_str(t, "expect")?,

@@ -108,6 +108,8 @@ pub struct Rule {
     /// `high` when the check decides from declared values alone; `medium` when it relies on
     /// a heuristic (SARIF `precision`).
     pub precision: String,
+    /// The checked values may be secrets: messages never print them.
+    pub sensitive: bool,
     /// Where the rule came from: `builtin` or the path of the team's rule file.
     pub origin: String,
 }

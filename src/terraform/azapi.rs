@@ -6,6 +6,7 @@
 use super::eval::{unknown, Eval, Scope};
 use super::parse::{Block, ExprKind};
 use crate::model::{Dialect, EdgeKind, Language, Link, Node, Resource, Value};
+use crate::source::Span;
 
 pub fn lower(ev: &Eval, block: &Block, scope: &mut Scope, links: &mut Vec<Link>) -> Resource {
     let inst = ev.inst(scope.inst);
@@ -18,30 +19,70 @@ pub fn lower(ev: &Eval, block: &Block, scope: &mut Scope, links: &mut Vec<Link>)
             l.kind = EdgeKind::Reference;
         }
     }
-    let type_node = tf.get("type").cloned();
-    let full = type_node
-        .as_ref()
-        .and_then(|n| n.as_str())
-        .map(str::to_string);
-    let Some((arm_type, api)) = full.as_deref().and_then(|t| t.split_once('@')) else {
-        // without a known type there is nothing ARM rules could match: keep it as written
-        let name = tf.get("name").and_then(|n| n.as_str()).map(str::to_string);
-        return Resource {
-            dialect: Dialect::Terraform,
+    let body = block.body.attr("body").map(|attr| {
+        // azapi 1.x: body = jsonencode({...}); read the object itself to keep its spans
+        let inner = match &attr.expr.kind {
+            ExprKind::Call { name, args, .. } if name == "jsonencode" && args.len() == 1 => {
+                &args[0]
+            }
+            _ => &attr.expr,
+        };
+        ev.push_frame();
+        let b = ev.eval_lenient(inner, scope);
+        ev.pop_frame();
+        b
+    });
+    match to_arm(&tf, body, block.header) {
+        Some((arm_type, api, name, arm)) => Resource {
+            dialect: Dialect::Arm,
             language: Language::Terraform,
-            type_name: tf_type,
-            api_version: inst.version.clone(),
+            type_name: arm_type,
+            api_version: Some(api),
             address: String::new(),
             name,
             file: block.header.file,
             header: block.header,
-            body: tf,
+            body: Node::new(arm.value, block.span),
             call_chain: Vec::new(),
-            partial: false,
+            // an update sets some properties of a resource declared elsewhere
+            partial: tf_type == "azapi_update_resource",
             links: Vec::new(),
-        };
-    };
-    let tspan = type_node.as_ref().map(|n| n.span).unwrap_or(block.header);
+        },
+        None => {
+            // without a known type there is nothing ARM rules could match: keep it as written
+            let name = tf.get("name").and_then(|n| n.as_str()).map(str::to_string);
+            Resource {
+                dialect: Dialect::Terraform,
+                language: Language::Terraform,
+                type_name: tf_type,
+                api_version: inst.version.clone(),
+                address: String::new(),
+                name,
+                file: block.header.file,
+                header: block.header,
+                body: tf,
+                call_chain: Vec::new(),
+                partial: false,
+                links: Vec::new(),
+            }
+        }
+    }
+}
+
+/// The ARM shape of an azapi resource from its attribute values and its `body` (an object,
+/// or a JSON string): `(type, api version, name, body)`. `None` when the type is unknown.
+pub fn to_arm(
+    tf: &Node,
+    body: Option<Node>,
+    header: Span,
+) -> Option<(String, String, Option<String>, Node)> {
+    let type_node = tf.get("type").cloned();
+    let full = type_node
+        .as_ref()
+        .and_then(|n| n.as_str())
+        .map(str::to_string)?;
+    let (arm_type, api) = full.split_once('@')?;
+    let tspan = type_node.as_ref().map(|n| n.span).unwrap_or(header);
     let mut members: Vec<(String, Node)> = vec![
         (
             "type".into(),
@@ -80,19 +121,9 @@ pub fn lower(ev: &Eval, block: &Block, scope: &mut Scope, links: &mut Vec<Link>)
     {
         members.push(("identity".into(), identity(id)));
     }
-    if let Some(attr) = block.body.attr("body") {
-        // azapi 1.x: body = jsonencode({...}); read the object itself to keep its spans
-        let inner = match &attr.expr.kind {
-            ExprKind::Call { name, args, .. } if name == "jsonencode" && args.len() == 1 => {
-                &args[0]
-            }
-            _ => &attr.expr,
-        };
-        ev.push_frame();
-        let b = ev.eval_lenient(inner, scope);
-        ev.pop_frame();
+    if let Some(b) = body {
         let b = match &b.value {
-            Value::String(s) => match super::json::parse(block.header.file, s) {
+            Value::String(s) => match super::json::parse(header.file, s) {
                 Ok(j) => {
                     let mut n = super::json::to_node(&j);
                     n.respan(b.span);
@@ -118,20 +149,13 @@ pub fn lower(ev: &Eval, block: &Block, scope: &mut Scope, links: &mut Vec<Link>)
             _ => {}
         }
     }
-    Resource {
-        dialect: Dialect::Arm,
-        language: Language::Terraform,
-        type_name: arm_type.to_string(),
-        api_version: Some(api.to_string()),
-        address: String::new(),
-        name: name.and_then(|n| n.as_str().map(str::to_string)),
-        file: block.header.file,
-        header: block.header,
-        body: Node::new(Value::Object(members), block.span),
-        call_chain: Vec::new(),
-        partial: tf_type == "azapi_update_resource",
-        links: Vec::new(),
-    }
+    let name = name.and_then(|n| n.as_str().map(str::to_string));
+    Some((
+        arm_type.to_string(),
+        api.to_string(),
+        name,
+        Node::new(Value::Object(members), header),
+    ))
 }
 
 /// azapi `identity { type, identity_ids }` → ARM `{ type, userAssignedIdentities }`.

@@ -38,6 +38,7 @@ pub struct Eval<'a> {
     pub(super) defs: Vec<ModuleDef>,
     pub(super) insts: RefCell<Vec<Rc<Inst>>>,
     pub(super) diags: RefCell<Vec<Diagnostic>>,
+    diag_seen: RefCell<std::collections::HashSet<(Span, String)>>,
     fuel: Cell<u64>,
     depth: Cell<u32>,
     fuel_reported: Cell<bool>,
@@ -45,6 +46,12 @@ pub struct Eval<'a> {
     refs: RefCell<Vec<Vec<String>>>,
     /// Configured attributes of other resources, by instance and attribute, once evaluated.
     pub(super) attr_cache: RefCell<HashMap<String, Rc<Node>>>,
+    /// Attributes being evaluated through a reference: re-entry is a cycle.
+    pub(super) attr_busy: RefCell<std::collections::HashSet<String>>,
+    /// Nesting of `for_each` expansions that name other resources.
+    pub(super) expand_depth: Cell<u32>,
+    /// Blocks whose count/for_each is being evaluated (instance, header): cycle guard.
+    pub(super) expanding: RefCell<Vec<(usize, Span)>>,
 }
 
 /// What an expression can see besides its module instance.
@@ -52,6 +59,8 @@ pub struct Eval<'a> {
 pub struct Scope {
     pub inst: usize,
     pub each: Option<(Node, Node)>,
+    /// `for_each = azurerm_x.y`: each.value is that resource's instance (type, name).
+    pub each_of: Option<(String, String)>,
     pub count: Option<Node>,
     /// `for` variables, dynamic-block iterators, templatestring variables: innermost last.
     pub bindings: Vec<(String, Node)>,
@@ -227,16 +236,27 @@ impl<'a> Eval<'a> {
             defs,
             insts: RefCell::new(Vec::new()),
             diags: RefCell::new(Vec::new()),
+            diag_seen: RefCell::new(std::collections::HashSet::new()),
             fuel: Cell::new(FUEL),
             depth: Cell::new(0),
             fuel_reported: Cell::new(false),
             refs: RefCell::new(Vec::new()),
             attr_cache: RefCell::new(HashMap::new()),
+            attr_busy: RefCell::new(std::collections::HashSet::new()),
+            expand_depth: Cell::new(0),
+            expanding: RefCell::new(Vec::new()),
         }
     }
 
+    /// Records a diagnostic once (instances of one block repeat the same problem).
     pub fn diag(&self, d: Diagnostic) {
-        self.diags.borrow_mut().push(d);
+        if self
+            .diag_seen
+            .borrow_mut()
+            .insert((d.span, d.message.clone()))
+        {
+            self.diags.borrow_mut().push(d);
+        }
     }
 
     pub fn inst(&self, id: usize) -> Rc<Inst> {
@@ -291,8 +311,17 @@ impl<'a> Eval<'a> {
     pub fn eval_lenient(&self, e: &Expr, scope: &mut Scope) -> Node {
         match self.eval(e, scope) {
             Ok(n) => n,
-            Err(msg) => unknown(format!("could not evaluate: {msg}"), e.span),
+            Err(msg) => self.failed(&msg, e.span),
         }
+    }
+
+    /// An expression Terraform itself would reject: reported once, and left unknown.
+    pub fn failed(&self, msg: &str, span: Span) -> Node {
+        self.diag(Diagnostic::warning(
+            span,
+            format!("expression could not be evaluated ({msg}): left unknown"),
+        ));
+        unknown(format!("could not evaluate: {msg}"), span)
     }
 
     // ---- expressions ----
@@ -736,8 +765,13 @@ impl<'a> Eval<'a> {
                     let k = self.eval(x, scope)?;
                     cur = index(&cur, &k)?;
                 }
-                Op::Splat => {
+                Op::Splat { full } => {
                     let rest = &ops[i + 1..];
+                    let n = if *full {
+                        rest.len()
+                    } else {
+                        rest.iter().take_while(|o| matches!(o, Op::Attr(_))).count()
+                    };
                     let items = match &cur.value {
                         Value::Array(a) => a.clone(),
                         Value::Null => Vec::new(),
@@ -745,9 +779,10 @@ impl<'a> Eval<'a> {
                     };
                     let mut out = Vec::with_capacity(items.len());
                     for it in items {
-                        out.push(self.apply_ops(it, rest, scope)?);
+                        out.push(self.apply_ops(it, &rest[..n], scope)?);
                     }
-                    return Ok(Node::new(Value::Array(out), cur.span));
+                    let list = Node::new(Value::Array(out), cur.span);
+                    return self.apply_ops(list, &rest[n..], scope);
                 }
             }
         }

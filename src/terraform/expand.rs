@@ -2,7 +2,7 @@
 //! into nested blocks, and resource blocks into model resources with their links.
 
 use super::eval::{self, unknown, Eval, Scope};
-use super::parse::{Block, Body, ExprKind};
+use super::parse::{Block, Body, Expr, ExprKind, Op};
 use crate::model::{Diagnostic, Dialect, EdgeKind, Language, Link, Node, Resource, Value};
 use crate::source::Span;
 
@@ -45,7 +45,9 @@ impl Key {
 pub enum Expansion {
     Single,
     Counted(usize),
-    Keyed(Vec<(String, Node)>),
+    /// Keys and values; with the (type, name) of the resource iterated when `for_each`
+    /// names another resource's instances.
+    Keyed(Vec<(String, Node)>, Option<(String, String)>),
     Unknown(String),
 }
 
@@ -72,6 +74,19 @@ fn join(prefix: &str, name: &str) -> String {
 impl Eval<'_> {
     /// How a block with `count`/`for_each` expands.
     pub fn expansion(&self, body: &Body, scope: &mut Scope, header: Span, what: &str) -> Expansion {
+        // a block whose count/for_each refers back to the block itself (directly or through
+        // another resource) is a cycle Terraform rejects
+        let key = (scope.inst, header);
+        if self.expanding.borrow().contains(&key) {
+            return Expansion::Unknown(format!("{what}: count/for_each depends on itself"));
+        }
+        self.expanding.borrow_mut().push(key);
+        let e = self.expansion_inner(body, scope, what);
+        self.expanding.borrow_mut().pop();
+        e
+    }
+
+    fn expansion_inner(&self, body: &Body, scope: &mut Scope, what: &str) -> Expansion {
         if let Some(c) = body.attr("count") {
             let v = self.eval_lenient(&c.expr, scope);
             return match &v.value {
@@ -98,6 +113,9 @@ impl Eval<'_> {
             };
         }
         if let Some(fe) = body.attr("for_each") {
+            if let Some(e) = self.over_resource(&fe.expr, scope, what) {
+                return e;
+            }
             let v = self.eval_lenient(&fe.expr, scope);
             let mut items: Vec<(String, Node)> = match &v.value {
                 Value::Object(o) => eval::sorted_entries(o)
@@ -142,14 +160,48 @@ impl Eval<'_> {
                 ));
                 items.truncate(MAX_INSTANCES);
             }
-            let _ = header;
-            return Expansion::Keyed(items);
+            return Expansion::Keyed(items, None);
         }
         Expansion::Single
     }
 
+    /// `for_each = azurerm_x.y` over a resource that itself has `for_each`: Terraform knows
+    /// its instance keys at plan time, so the instances here are known too.
+    fn over_resource(&self, e: &Expr, scope: &mut Scope, what: &str) -> Option<Expansion> {
+        let ExprKind::Traversal(root, ops) = &e.kind else {
+            return None;
+        };
+        let (ExprKind::Var(ty), [Op::Attr(name)]) = (&root.kind, ops.as_slice()) else {
+            return None;
+        };
+        if scope.bindings.iter().any(|(n, _)| n == ty) {
+            return None;
+        }
+        let inst = self.inst(scope.inst);
+        let block = self.defs[inst.def].resource(ty, name)?;
+        block.body.attr("for_each")?;
+        let d = self.expand_depth.get();
+        if d > 16 {
+            return None;
+        }
+        self.expand_depth.set(d + 1);
+        let inner = self.expansion(&block.body, &mut Scope::new(scope.inst), block.header, what);
+        self.expand_depth.set(d);
+        match inner {
+            Expansion::Keyed(items, _) => Some(Expansion::Keyed(
+                items
+                    .into_iter()
+                    .map(|(k, v)| (k, unknown(format!("instance of {ty}.{name}"), v.span)))
+                    .collect(),
+                Some((ty.clone(), name.clone())),
+            )),
+            _ => None,
+        }
+    }
+
     /// Builds the resources of every module instance, creating nested instances as it goes.
-    pub fn build_all(&self, out: &mut Vec<Resource>) {
+    /// `roots` receives, per resource, the root module it was instantiated from.
+    pub fn build_all(&self, out: &mut Vec<Resource>, roots: &mut Vec<usize>) {
         let mut id = 0;
         while id < self.insts.borrow().len() {
             let inst = self.inst(id);
@@ -164,6 +216,7 @@ impl Eval<'_> {
             for block in &def.resources {
                 self.build_resource(id, block, out);
             }
+            roots.resize(out.len(), inst.root_def);
             id += 1;
         }
     }
@@ -192,11 +245,12 @@ impl Eval<'_> {
                         (Key::Index(i), s)
                     })
                     .collect(),
-                Expansion::Keyed(items) => items
+                Expansion::Keyed(items, of) => items
                     .into_iter()
                     .map(|(k, v)| {
                         let mut s = Scope::new(id);
                         s.each = Some((Node::new(Value::String(k.clone()), v.span), v));
+                        s.each_of = of.clone();
                         (Key::Str(k), s)
                     })
                     .collect(),
@@ -243,7 +297,14 @@ impl Eval<'_> {
             if let Some(dep) = block.body.attr("depends_on") {
                 if let ExprKind::Array(items) = &dep.expr.kind {
                     for it in items {
-                        if let Some(path) = it.as_path() {
+                        // pre-0.12 configurations quote the reference
+                        let quoted = match &it.kind {
+                            ExprKind::Str(s) => {
+                                Some(s.split('.').map(str::to_string).collect::<Vec<_>>())
+                            }
+                            _ => None,
+                        };
+                        if let Some(path) = quoted.or_else(|| it.as_path()) {
                             let target = match path.first().map(String::as_str) {
                                 Some("module") if path.len() >= 2 => {
                                     format!("{}module.{}", inst.target, path[1])
@@ -291,13 +352,17 @@ impl Eval<'_> {
             }
             let path = join(prefix, &a.name);
             let (r, refs) = self.eval_recorded(&a.expr, scope);
-            let n = r.unwrap_or_else(|e| unknown(format!("could not evaluate: {e}"), a.expr.span));
+            let n = r.unwrap_or_else(|e| self.failed(&e, a.expr.span));
             for t in refs {
                 links.push(Link {
                     kind: link_kind(&a.name),
                     path: path.clone(),
                     target: t,
                 });
+            }
+            // an argument set to null is an omitted argument: the provider default applies
+            if matches!(n.value, Value::Null) {
+                continue;
             }
             members.push((a.name.clone(), n));
         }
@@ -343,7 +408,7 @@ impl Eval<'_> {
                         target: t,
                     });
                 }
-                r.unwrap_or_else(|e| unknown(format!("could not evaluate: {e}"), fe.expr.span))
+                r.unwrap_or_else(|e| self.failed(&e, fe.expr.span))
             }
             None => unknown("dynamic block without for_each", b.header),
         };
@@ -363,8 +428,14 @@ impl Eval<'_> {
                     u.span,
                 );
                 scope.bindings.push((iter_name, it));
-                let obj = self.eval_body(&content.body, scope, &path, links, b.header, false);
+                let mut obj = self.eval_body(&content.body, scope, &path, links, b.header, false);
                 scope.bindings.pop();
+                // whether the block exists at all is unknown, so none of its values may be
+                // taken as set: keep its shape (which arguments it would set), not its values
+                let Value::Unknown(why) = &u.value else {
+                    return;
+                };
+                blank(&mut obj, &why.reason);
                 push_block(members, label, obj);
                 return;
             }
@@ -382,6 +453,19 @@ impl Eval<'_> {
             scope.bindings.pop();
             push_block(members, label, obj);
         }
+    }
+}
+
+/// Every value of a block's content made unknown; nested blocks keep their shape.
+fn blank(n: &mut Node, reason: &str) {
+    match &mut n.value {
+        Value::Object(members) => members.iter_mut().for_each(|(_, v)| blank(v, reason)),
+        Value::Array(items)
+            if items.iter().all(|x| matches!(x.value, Value::Object(_))) && !items.is_empty() =>
+        {
+            items.iter_mut().for_each(|x| blank(x, reason))
+        }
+        _ => *n = unknown(reason.to_string(), n.span),
     }
 }
 

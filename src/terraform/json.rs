@@ -33,6 +33,9 @@ pub fn parse(file: FileId, text: &str) -> Result<JNode, (usize, String)> {
         file,
         depth: 0,
     };
+    if text.starts_with('\u{feff}') {
+        p.i = 3;
+    }
     p.ws();
     let v = p.value()?;
     p.ws();
@@ -284,6 +287,13 @@ fn each_item(v: &JNode) -> Vec<&JNode> {
 }
 
 fn top_level(file: FileId, kind: &str, kspan: Span, v: &JNode, out: &mut Body) {
+    // every level of the JSON syntax may also be an array of objects
+    if let J::Arr(items) = &v.v {
+        for it in items {
+            top_level(file, kind, kspan, it, out);
+        }
+        return;
+    }
     let J::Obj(items) = &v.v else { return };
     match kind {
         "resource" | "data" => {
@@ -315,35 +325,33 @@ fn top_level(file: FileId, kind: &str, kspan: Span, v: &JNode, out: &mut Body) {
                 }
             }
         }
-        "locals" | "terraform" => {
+        "locals" => {
             for b in each_item(v) {
-                let mut body = block_body(file, b, kind == "locals");
-                if kind == "terraform" {
-                    // required_providers is a block of plain attributes
-                    for rp in body
-                        .blocks
-                        .iter_mut()
-                        .filter(|b| b.kind == "required_providers")
-                    {
-                        rp.body = Body::default();
-                    }
-                    if let J::Obj(items) = &b.v {
-                        for (k, ks, rp) in items {
-                            if k == "required_providers" {
-                                for rp in each_item(rp) {
-                                    body.blocks.push(Block {
-                                        kind: k.clone(),
-                                        labels: vec![],
-                                        header: *ks,
-                                        body: block_body(file, rp, true),
-                                        span: rp.span,
-                                    });
-                                }
-                            }
+                out.blocks.push(Block {
+                    kind: kind.into(),
+                    labels: vec![],
+                    header: kspan,
+                    body: block_body(file, b, true),
+                    span: b.span,
+                });
+            }
+        }
+        "terraform" => {
+            for b in each_item(v) {
+                // only required_providers matters here: a block of plain attributes
+                let mut body = Body::default();
+                if let J::Obj(items) = &b.v {
+                    for (k, ks, rp) in items.iter().filter(|(k, _, _)| k == "required_providers") {
+                        for rp in each_item(rp) {
+                            body.blocks.push(Block {
+                                kind: k.clone(),
+                                labels: vec![],
+                                header: *ks,
+                                body: block_body(file, rp, true),
+                                span: rp.span,
+                            });
                         }
                     }
-                    body.blocks
-                        .retain(|b| !b.body.attrs.is_empty() || b.kind != "required_providers");
                 }
                 out.blocks.push(Block {
                     kind: kind.into(),

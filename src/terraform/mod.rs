@@ -6,7 +6,9 @@
 //!
 //! Phases: `parse` (and `json`) build a small syntax tree with spans; `modules` groups files
 //! into modules and instantiates them; `eval` and `functions` fold expressions; `expand`
-//! turns blocks into resource instances; `azapi` lowers azapi resources to the ARM dialect.
+//! turns blocks into resource instances; `azapi` lowers azapi resources to the ARM dialect;
+//! `plan` reads `terraform show -json` output, whose resources replace those evaluated from
+//! the root module beside it (keeping that configuration's spans).
 
 mod azapi;
 mod eval;
@@ -15,6 +17,7 @@ mod functions;
 mod json;
 mod modules;
 mod parse;
+mod plan;
 mod types;
 mod version;
 
@@ -28,7 +31,8 @@ pub struct Input<'a> {
     /// All discovered files are already in it; module files outside the scan root that a
     /// local module source leads to are added.
     pub sources: &'a crate::source::SourceMap,
-    /// Every discovered `.tf`, `.tf.json`, `.tfvars`, `.tfvars.json` file.
+    /// Every discovered `.tf`, `.tf.json`, `.tfvars`, `.tfvars.json` file, and plan JSON
+    /// (`terraform show -json`; other `.json` files are ignored).
     pub files: Vec<FileId>,
     /// The scan root.
     pub root: &'a Path,
@@ -83,28 +87,24 @@ pub(crate) fn parse_file(f: FileId, path: &Path, text: &str) -> (parse::Body, Ve
     }
 }
 
-fn repo_root(root: &Path) -> PathBuf {
-    let abs = if root.is_absolute() {
-        root.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .map(|d| d.join(root))
-            .unwrap_or_else(|_| root.to_path_buf())
-    };
+/// The repository the scan root is in (the nearest folder with `.git`), absolute; `None`
+/// when there is none, and so no telling where the repository ends.
+fn repo_root(root: &Path) -> Option<PathBuf> {
+    let abs = modules::normalize(&std::path::absolute(root).ok()?);
     let mut cur: Option<&Path> = Some(&abs);
     while let Some(d) = cur {
         if d.join(".git").exists() {
-            return modules::normalize(if root.is_absolute() { d } else { root });
+            return Some(d.to_path_buf());
         }
         cur = d.parent();
     }
-    modules::normalize(root)
+    None
 }
 
 fn run(input: &Input) -> Output {
     let mut diags = Vec::new();
     let repo = repo_root(input.root);
-    let defs = modules::load(input, &mut diags, &repo);
+    let defs = modules::load(input, &mut diags, repo.as_deref());
     let ev = Eval::new(input, defs);
     for d in diags {
         ev.diag(d);
@@ -169,13 +169,74 @@ fn run(input: &Input) -> Output {
     }
 
     let mut resources = Vec::new();
-    ev.build_all(&mut resources);
-    let mut diagnostics = ev.diags.into_inner();
-    let mut seen = std::collections::HashSet::new();
-    diagnostics.retain(|d| seen.insert((d.span, d.message.clone())));
+    let mut origin = Vec::new();
+    ev.build_all(&mut resources, &mut origin);
+    apply_plans(&ev, input, &roots, &mut resources, &mut origin);
+    let diagnostics = ev.diags.into_inner();
     Output {
         resources,
         diagnostics,
+    }
+}
+
+/// Plan JSON files (`terraform show -json`): their resources replace those evaluated from
+/// the root module in the same directory, keeping the configuration's spans.
+fn apply_plans(
+    ev: &Eval,
+    input: &Input,
+    roots: &[usize],
+    resources: &mut Vec<Resource>,
+    origin: &mut Vec<usize>,
+) {
+    for &f in &input.files {
+        let file = input.sources.get(f);
+        let name = file.path.to_string_lossy();
+        if !name.ends_with(".json") || name.ends_with(".tf.json") || name.ends_with(".tfvars.json")
+        {
+            continue;
+        }
+        let mut diags = Vec::new();
+        let parsed = plan::parse(f, &file.text, &mut diags);
+        for d in diags {
+            ev.diag(d);
+        }
+        let Some(p) = parsed else { continue };
+        let dir = modules::normalize(file.path.parent().unwrap_or(Path::new("")));
+        let root = roots.iter().copied().find(|&r| ev.defs[r].dir == dir);
+        let version = std::fs::read_to_string(dir.join(".terraform.lock.hcl"))
+            .ok()
+            .and_then(|t| version::lock_version(&t))
+            .or_else(|| plan::version_constraint(&p))
+            .or_else(|| root.and_then(|r| ev.defs[r].azurerm_min.clone()))
+            .or_else(|| input.assume_azurerm.clone());
+        let mut planned = plan::resources(&p, version);
+        if let Some(r) = root {
+            let evaluated: HashMap<&str, &Resource> = resources
+                .iter()
+                .zip(origin.iter())
+                .filter(|(_, &o)| o == r)
+                .map(|(res, _)| (res.address.as_str(), res))
+                .collect();
+            for pr in &mut planned {
+                let Some(er) = evaluated.get(pr.address.as_str()) else {
+                    continue;
+                };
+                pr.file = er.file;
+                pr.header = er.header;
+                pr.call_chain = er.call_chain.clone();
+                plan::map_to_source(&mut pr.body, &er.body, er.header);
+                for l in &er.links {
+                    if !pr.links.contains(l) {
+                        pr.links.push(l.clone());
+                    }
+                }
+            }
+            let mut keep = origin.iter().map(|&o| o != r);
+            resources.retain(|_| keep.next().unwrap_or(true));
+            origin.retain(|&o| o != r);
+        }
+        origin.extend(std::iter::repeat_n(usize::MAX, planned.len()));
+        resources.extend(planned);
     }
 }
 

@@ -29,6 +29,8 @@ pub struct ModuleDef {
     pub outputs: HashMap<String, Block>,
     pub resources: Vec<Block>,
     pub res_index: HashMap<String, usize>,
+    /// `data` blocks by `type.name`: their arguments are known like a resource's.
+    pub data: HashMap<String, Block>,
     pub calls: Vec<Block>,
     pub call_index: HashMap<String, usize>,
     /// Lowest azurerm version allowed by `required_providers`.
@@ -87,6 +89,16 @@ impl ModuleDef {
                         }
                     }
                 }
+                "data" if b.labels.len() == 2 => {
+                    let key = format!("{}.{}", b.labels[0], b.labels[1]);
+                    match self.data.get_mut(&key) {
+                        Some(d) if is_override => merge_block(d, b),
+                        Some(_) => {}
+                        None => {
+                            self.data.insert(key, b);
+                        }
+                    }
+                }
                 "module" if b.labels.len() == 1 => match self.call_index.get(&b.labels[0]) {
                     Some(&i) if is_override => merge_block(&mut self.calls[i], b),
                     Some(_) => {}
@@ -96,12 +108,25 @@ impl ModuleDef {
                         self.calls.push(b);
                     }
                 },
+                // before Terraform 0.13 the constraint sat in the provider block
+                "provider" if b.labels.first().is_some_and(|l| l == "azurerm") => {
+                    if let Some(ExprKind::Str(v)) = b.body.attr("version").map(|a| &a.expr.kind) {
+                        if let Some(min) = super::version::lowest_allowed(v) {
+                            self.azurerm_min =
+                                super::version::max_version(self.azurerm_min.take(), Some(min));
+                        }
+                    }
+                }
                 "terraform" => {
                     for rp in b.body.blocks_of("required_providers") {
                         if let Some(a) = rp.body.attr("azurerm") {
                             if let Some(v) = super::version::constraint_of(&a.expr) {
                                 if let Some(min) = super::version::lowest_allowed(&v) {
-                                    self.azurerm_min = Some(min);
+                                    // constraints in several files of a module all apply
+                                    self.azurerm_min = super::version::max_version(
+                                        self.azurerm_min.take(),
+                                        Some(min),
+                                    );
                                 }
                             }
                         }
@@ -373,20 +398,19 @@ impl Eval<'_> {
                 .and_then(|dir| self.def_by_dir(dir))
         };
         let Some(target_def) = target_def else {
-            let kind = if local_source(call).is_some() {
-                "local source"
-            } else if src_text.contains("::")
-                || src_text.starts_with("git")
-                || src_text.contains("github.com")
-            {
-                "git source"
-            } else {
-                "registry source"
+            let kind = source_kind(&src_text, local_source(call).is_some());
+            let msg = match kind {
+                "local source" => format!(
+                    "module {name}: local source '{src_text}' has no Terraform files; its resources are not scanned"
+                ),
+                "" => format!(
+                    "module {name}: source is not a literal string; its resources are not scanned"
+                ),
+                _ => format!(
+                    "module {name} from {kind} '{src_text}' not fetched; its resources are not scanned"
+                ),
             };
-            let msg = format!(
-                "module {name} from {kind} '{src_text}' not fetched; its resources are not scanned"
-            );
-            self.diag(Diagnostic::warning(span, msg.clone()));
+            self.diag(Diagnostic::warning(span, msg));
             return Child::Unresolved(format!("output of module {name} ({kind} not fetched)"));
         };
         if inst.ancestors.contains(&target_def) || target_def == inst.def {
@@ -443,8 +467,7 @@ impl Eval<'_> {
                     continue;
                 }
                 let (r, refs) = self.eval_recorded(&a.expr, scope);
-                let n =
-                    r.unwrap_or_else(|e| unknown(format!("could not evaluate: {e}"), a.expr.span));
+                let n = r.unwrap_or_else(|e| self.failed(&e, a.expr.span));
                 inputs.insert(a.name.clone(), (n, refs));
             }
             self.new_inst(
@@ -493,7 +516,7 @@ impl Eval<'_> {
                 }
                 Child::Counted(out)
             }
-            super::expand::Expansion::Keyed(items) => {
+            super::expand::Expansion::Keyed(items, of) => {
                 let mut out = Vec::new();
                 for (k, v) in items {
                     if full() {
@@ -501,6 +524,7 @@ impl Eval<'_> {
                     }
                     let mut s = scope.clone();
                     s.each = Some((Node::new(Value::String(k.clone()), v.span), v));
+                    s.each_of = of.clone();
                     out.push((
                         k.clone(),
                         make(Some((k.clone(), super::expand::Key::Str(k))), &mut s),
@@ -513,6 +537,80 @@ impl Eval<'_> {
 
     pub fn def_by_dir(&self, dir: &Path) -> Option<usize> {
         self.defs.iter().position(|d| d.dir == dir)
+    }
+
+    /// `azurerm_x.y[*].name`, `length(azurerm_x.y)`, `keys(azurerm_x.y)`: a counted resource
+    /// is a list of its instances, a `for_each` one a map of them. Their number and keys are
+    /// known when the expansion is; each instance is known only through its arguments.
+    #[allow(clippy::too_many_arguments)]
+    fn all_instances(
+        &self,
+        ty: &str,
+        name: &str,
+        block: &Block,
+        ops: &[Op],
+        scope: &mut Scope,
+        span: Span,
+        data: bool,
+    ) -> R {
+        let what = format!("{}{ty}.{name}", if data { "data." } else { "" });
+        let exp = self.expansion(
+            &block.body,
+            &mut Scope::new(scope.inst),
+            block.header,
+            &what,
+        );
+        let keys: Vec<Expr> = match &exp {
+            super::expand::Expansion::Counted(n) => (0..*n)
+                .map(|i| Expr::new(ExprKind::Int(i as i64), span))
+                .collect(),
+            super::expand::Expansion::Keyed(items, _) => items
+                .iter()
+                .map(|(k, _)| Expr::new(ExprKind::Str(k.clone()), span))
+                .collect(),
+            _ => {
+                self.eval_indexes(ops, scope);
+                return Ok(unknown(format!("instances of {what} are unknown"), span));
+            }
+        };
+        let one = |k: &Expr, per: &[Op], scope: &mut Scope| -> Node {
+            if per.is_empty() {
+                return unknown(format!("instance of {what}"), span);
+            }
+            let mut v = vec![Op::Index(k.clone())];
+            v.extend_from_slice(per);
+            self.block_ref(ty, name, &v, scope, span, data)
+                .unwrap_or_else(|e| unknown(format!("could not evaluate: {e}"), span))
+        };
+        match (ops.first(), &exp) {
+            (Some(Op::Splat { full }), super::expand::Expansion::Counted(_)) => {
+                let rest = &ops[1..];
+                let n = if *full {
+                    rest.len()
+                } else {
+                    rest.iter().take_while(|o| matches!(o, Op::Attr(_))).count()
+                };
+                let items = keys.iter().map(|k| one(k, &rest[..n], scope)).collect();
+                self.apply_ops(Node::new(Value::Array(items), span), &rest[n..], scope)
+            }
+            (_, super::expand::Expansion::Counted(_)) => {
+                let items = keys.iter().map(|k| one(k, &[], scope)).collect();
+                self.apply_ops(Node::new(Value::Array(items), span), ops, scope)
+            }
+            _ => {
+                let items = keys
+                    .iter()
+                    .map(|k| {
+                        let key = match &k.kind {
+                            ExprKind::Str(s) => s.clone(),
+                            _ => String::new(),
+                        };
+                        (key, one(k, &[], scope))
+                    })
+                    .collect();
+                self.apply_ops(Node::new(Value::Object(items), span), ops, scope)
+            }
+        }
     }
 
     // ---- references ----
@@ -559,32 +657,31 @@ impl Eval<'_> {
                 };
                 self.module_ref(m, rest, scope, span)
             }
-            "data" => {
-                let what = ops
-                    .iter()
-                    .take(2)
-                    .filter_map(|o| {
-                        if let Op::Attr(a) = o {
-                            Some(a.as_str())
-                        } else {
-                            None
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(".");
-                self.eval_indexes(ops, scope);
-                Ok(unknown(
-                    format!("data source data.{what} is read during plan"),
-                    span,
-                ))
-            }
+            "data" => match (ops.first(), ops.get(1)) {
+                (Some(Op::Attr(t)), Some(Op::Attr(n))) => {
+                    let (t, n) = (t.clone(), n.clone());
+                    self.block_ref(&t, &n, &ops[2..], scope, span, true)
+                }
+                _ => Err("'data' needs a type and a name".into()),
+            },
             "each" => {
                 let Some((k, v)) = scope.each.clone() else {
                     return Err("'each' used outside a for_each".into());
                 };
                 match first {
                     Some("key") => self.apply_ops(k, rest, scope),
-                    Some("value") => self.apply_ops(v, rest, scope),
+                    Some("value") => match scope.each_of.clone() {
+                        // the instance of the resource iterated: its configured arguments
+                        Some((ty, res)) => {
+                            let mut ops = vec![Op::Index(Expr::new(
+                                ExprKind::Str(eval::to_string(&k).unwrap_or_default()),
+                                span,
+                            ))];
+                            ops.extend_from_slice(rest);
+                            self.block_ref(&ty, &res, &ops, scope, span, false)
+                        }
+                        None => self.apply_ops(v, rest, scope),
+                    },
                     _ => Err("'each' has only key and value".into()),
                 }
             }
@@ -610,7 +707,7 @@ impl Eval<'_> {
             "terraform" => Ok(unknown("terraform.workspace is chosen at run time", span)),
             "self" | "ephemeral" => Ok(unknown(format!("'{name}' is known only at apply"), span)),
             ty => match first {
-                Some(res) => self.resource_ref(ty, res, rest, scope, span),
+                Some(res) => self.block_ref(ty, res, rest, scope, span, false),
                 None => Err(format!("unknown name '{ty}'")),
             },
         }
@@ -652,12 +749,7 @@ impl Eval<'_> {
             .insert(name.to_string(), Lazy::Busy);
         let mut scope = Scope::new(id);
         let (r, refs) = self.eval_recorded(&attr.expr, &mut scope);
-        let n = Rc::new(r.unwrap_or_else(|e| {
-            unknown(
-                format!("could not evaluate local.{name}: {e}"),
-                attr.expr.span,
-            )
-        }));
+        let n = Rc::new(r.unwrap_or_else(|e| self.failed(&e, attr.expr.span)));
         let refs = Rc::new(refs);
         inst.locals
             .borrow_mut()
@@ -695,12 +787,7 @@ impl Eval<'_> {
             .insert(name.to_string(), Lazy::Busy);
         let mut scope = Scope::new(id);
         let (r, refs) = self.eval_recorded(&attr.expr, &mut scope);
-        let n = Rc::new(r.unwrap_or_else(|e| {
-            unknown(
-                format!("could not evaluate output {name}: {e}"),
-                attr.expr.span,
-            )
-        }));
+        let n = Rc::new(r.unwrap_or_else(|e| self.failed(&e, attr.expr.span)));
         let refs = Rc::new(refs);
         inst.outputs
             .borrow_mut()
@@ -796,11 +883,40 @@ impl Eval<'_> {
         }
     }
 
-    fn resource_ref(&self, ty: &str, name: &str, ops: &[Op], scope: &mut Scope, span: Span) -> R {
+    /// A reference to a resource or (with `data`) a data source: the arguments its block
+    /// sets are known as configured; everything else is computed, so unknown.
+    fn block_ref(
+        &self,
+        ty: &str,
+        name: &str,
+        ops: &[Op],
+        scope: &mut Scope,
+        span: Span,
+        data: bool,
+    ) -> R {
         let inst = self.inst(scope.inst);
-        self.record(&[format!("{}{ty}.{name}", inst.target)]);
-        let Some(block) = self.defs[inst.def].resource(ty, name) else {
-            return Err(format!("reference to undeclared resource {ty}.{name}"));
+        let def = &self.defs[inst.def];
+        let block = if data {
+            def.data.get(&format!("{ty}.{name}"))
+        } else {
+            // data sources are not resources: only resource references become links
+            self.record(&[format!("{}{ty}.{name}", inst.target)]);
+            def.resource(ty, name)
+        };
+        let Some(block) = block else {
+            let what = if data { "data source" } else { "resource" };
+            return Err(format!("reference to undeclared {what} {ty}.{name}"));
+        };
+        let raw_ty = ty;
+        let ty = &if data {
+            format!("data.{ty}")
+        } else {
+            ty.to_string()
+        };
+        let after = if data {
+            "is read during plan"
+        } else {
+            "is known only after apply"
         };
         let mut rest = ops;
         let mut rscope = Scope::new(scope.inst);
@@ -839,10 +955,7 @@ impl Eval<'_> {
                     }
                     rest = &rest[1..];
                 }
-                _ => {
-                    self.eval_indexes(rest, scope);
-                    return Ok(unknown(format!("{ty}.{name} has several instances"), span));
-                }
+                _ => return self.all_instances(raw_ty, name, block, rest, scope, span, data),
             }
         }
         match rest.first() {
@@ -870,7 +983,14 @@ impl Eval<'_> {
                     let cached = self.attr_cache.borrow().get(&key).cloned();
                     let v = match cached {
                         Some(v) => v,
+                        None if self.attr_busy.borrow().contains(&key) => {
+                            return Ok(unknown(
+                                format!("{}{ty}.{name}.{a} refers back to itself", inst.target),
+                                span,
+                            ));
+                        }
                         None => {
+                            self.attr_busy.borrow_mut().insert(key.clone());
                             // the referenced resource's own references are not this one's
                             self.push_frame();
                             let v = self.eval(&attr.expr, &mut rscope);
@@ -878,6 +998,7 @@ impl Eval<'_> {
                             let v = Rc::new(v.unwrap_or_else(|e| {
                                 unknown(format!("could not evaluate: {e}"), attr.expr.span)
                             }));
+                            self.attr_busy.borrow_mut().remove(&key);
                             self.attr_cache.borrow_mut().insert(key, v.clone());
                             v
                         }
@@ -886,18 +1007,45 @@ impl Eval<'_> {
                 }
                 self.eval_indexes(rest, scope);
                 Ok(unknown(
-                    format!("{ty}.{name}.{a} is known only after apply"),
+                    format!("{}{ty}.{name}.{a} {after}", inst.target),
                     span,
                 ))
             }
             _ => {
                 self.eval_indexes(rest, scope);
-                Ok(unknown(
-                    format!("{ty}.{name} is known only after apply"),
-                    span,
-                ))
+                Ok(unknown(format!("{}{ty}.{name} {after}", inst.target), span))
             }
         }
+    }
+}
+
+/// What kind of module source a string is, for messages ("" when there is none).
+fn source_kind(src: &str, local: bool) -> &'static str {
+    if local {
+        return "local source";
+    }
+    if src.is_empty() {
+        return "";
+    }
+    // registry addresses are [host/]namespace/name/provider, nothing else
+    let parts: Vec<&str> = src.split('/').collect();
+    let registry = !src.contains("::")
+        && !src.contains("://")
+        && (parts.len() == 3 || (parts.len() == 4 && parts[0].contains('.')))
+        && parts.iter().all(|p| !p.is_empty() && !p.contains('?'))
+        && !parts[0].ends_with(".com")
+        && !parts[0].ends_with(".org");
+    if registry {
+        "registry source"
+    } else if src.starts_with("git")
+        || src.contains("git::")
+        || src.contains(".git")
+        || src.starts_with("github.com")
+        || src.starts_with("bitbucket.org")
+    {
+        "git source"
+    } else {
+        "remote source"
     }
 }
 
@@ -922,7 +1070,11 @@ pub fn relative_path(from: &Path, to: &Path) -> String {
 
 /// Loads modules: the scanned directories, then every local module directory they lead to
 /// (outside the scan too), then directories listed in `.terraform/modules/modules.json`.
-pub fn load(input: &super::Input, diags: &mut Vec<Diagnostic>, repo_root: &Path) -> Vec<ModuleDef> {
+pub fn load(
+    input: &super::Input,
+    diags: &mut Vec<Diagnostic>,
+    repo_root: Option<&Path>,
+) -> Vec<ModuleDef> {
     let mut by_dir: BTreeMap<PathBuf, Vec<FileId>> = BTreeMap::new();
     for &f in &input.files {
         let file = input.sources.get(f);
@@ -986,7 +1138,14 @@ pub fn load(input: &super::Input, diags: &mut Vec<Diagnostic>, repo_root: &Path)
                 ));
                 continue;
             }
-            if !dir.starts_with(repo_root) && !is_fetched_dir(&dir) {
+            // warn where a reference first leaves the repository, not for every module
+            // the escaped module calls in turn
+            let inside = |p: &Path| {
+                repo_root.is_none_or(|repo| {
+                    std::path::absolute(p).is_ok_and(|a| normalize(&a).starts_with(repo))
+                })
+            };
+            if !is_fetched_dir(&dir) && inside(&caller_dir) && !inside(&dir) {
                 diags.push(Diagnostic::warning(
                     span,
                     format!(

@@ -107,7 +107,11 @@ pub struct ForExpr {
 pub enum Op {
     Attr(String),
     Index(Expr),
-    Splat,
+    /// `[*]` (full: later operators apply to each element) or `.*` (attribute-only: only
+    /// the attribute accesses right after it do; the rest apply to the resulting list).
+    Splat {
+        full: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -142,7 +146,7 @@ impl Expr {
                     match op {
                         Op::Attr(a) => out.push(a.clone()),
                         // `azurerm_x.y[0]` in depends_on: the index does not change the target
-                        Op::Index(_) | Op::Splat => {}
+                        Op::Index(_) | Op::Splat { .. } => {}
                     }
                 }
                 Some(out)
@@ -207,6 +211,15 @@ pub fn parse_hcl(file: FileId, text: &str) -> (Body, Vec<Diagnostic>) {
         );
         return (Body::default(), vec![diag]);
     }
+    // a byte-order mark is not HCL; blank it out so offsets stay those of the file
+    let blanked;
+    let text = match text.strip_prefix('\u{feff}') {
+        Some(rest) => {
+            blanked = format!("   {rest}");
+            blanked.as_str()
+        }
+        None => text,
+    };
     match hcl_edit::parser::parse_body(text) {
         Ok(body) => {
             let mut cx = Lower {
@@ -401,9 +414,8 @@ impl Lower {
                     .operators
                     .iter()
                     .map(|op| match op.value() {
-                        TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_) => {
-                            Op::Splat
-                        }
+                        TraversalOperator::AttrSplat(_) => Op::Splat { full: false },
+                        TraversalOperator::FullSplat(_) => Op::Splat { full: true },
                         TraversalOperator::GetAttr(id) => Op::Attr(id.as_str().to_string()),
                         TraversalOperator::Index(x) => Op::Index(self.expr(x)),
                         TraversalOperator::LegacyIndex(i) => {

@@ -51,7 +51,7 @@ fn run_with(files: &[(&str, &str)], vars: &[(&str, &str)], assume: Option<&str>)
         let p = dir.path().join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, text).unwrap();
-        if !rel.starts_with("outside/") {
+        if !rel.starts_with("outside/") && !rel.contains(".terraform/") {
             ids.push(sources.add(p, rel.to_string(), text.to_string()));
         }
     }
@@ -179,6 +179,13 @@ resource "azurerm_x" "c" {
 resource "azurerm_x" "z" {
   count = 0
 }
+resource "azurerm_x" "all" {
+  names = azurerm_x.c[*].name
+  old   = azurerm_x.c.*.name[1]
+  n     = length(azurerm_x.c)
+  keys  = keys(azurerm_storage_account.a)
+  ids   = azurerm_x.c[*].id
+}
 "#;
     let r = run(&[("main.tf", main)]);
     let a = r.res("azurerm_storage_account.a[\"logs\"]");
@@ -192,6 +199,21 @@ resource "azurerm_x" "z" {
         .resources
         .iter()
         .any(|x| x.address.starts_with("azurerm_x.z")));
+    let all = &r.res("azurerm_x.all").body;
+    let names: Vec<_> = all
+        .get("names")
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str())
+        .collect();
+    assert_eq!(names, vec![Some("c0"), Some("c1")]);
+    assert_eq!(s(all.get("old")), Some("c1"));
+    assert_eq!(all.get("n").unwrap().value, Value::Int(2));
+    assert_eq!(all.get("keys").unwrap().as_array().unwrap().len(), 2);
+    let ids = all.get("ids").unwrap().as_array().unwrap();
+    assert!(ids.len() == 2 && ids[0].is_unknown());
 }
 
 #[test]
@@ -218,6 +240,7 @@ resource "azurerm_x" "b" {
 #[test]
 fn dynamic_blocks_expand() {
     let main = r#"
+variable "unset" {}
 variable "rules" {
   default = [
     { name = "a", port = 80 },
@@ -239,8 +262,11 @@ resource "azurerm_network_security_group" "n" {
     name = "static"
   }
   dynamic "unknown_one" {
-    for_each = data.x.y.list
-    content { v = unknown_one.value }
+    for_each = var.unset
+    content {
+      v     = unknown_one.value
+      fixed = "Deny"
+    }
   }
 }
 "#;
@@ -254,6 +280,8 @@ resource "azurerm_network_security_group" "n" {
     let u = n.body.get("unknown_one").unwrap().as_array().unwrap();
     assert_eq!(u.len(), 1);
     assert!(u[0].get("v").unwrap().is_unknown());
+    // the block may not exist: its constant arguments are not taken as set either
+    assert!(u[0].get("fixed").unwrap().is_unknown());
 }
 
 #[test]
@@ -570,6 +598,7 @@ fn syntax_error_is_reported() {
 fn expressions() {
     let main = r#"
 variable "env" { default = "prod" }
+data "x" "y" {}
 locals {
   names  = ["a", "b", "c"]
   upper  = [for n in local.names : upper(n) if n != "b"]
@@ -577,6 +606,7 @@ locals {
   groups = { for n in ["x", "y", "x"] : n => n... }
   objs   = [{ id = 1 }, { id = 2 }]
   ids    = local.objs[*].id
+  first  = local.objs.*.id[1]
   tpl    = "%{ if var.env == "prod" }P%{ else }D%{ endif }-%{ for n in local.names }${n}%{ endfor }"
   doc    = <<-EOT
     hello
@@ -598,6 +628,7 @@ resource "azurerm_x" "r" {
   byname = local.byname
   groups = local.groups
   ids    = local.ids
+  first  = local.first
   tpl    = local.tpl
   doc    = local.doc
   cond   = local.cond
@@ -642,6 +673,7 @@ resource "azurerm_x" "r" {
         b.get("ids").unwrap().as_array().unwrap()[1].value,
         Value::Int(2)
     );
+    assert_eq!(b.get("first").unwrap().value, Value::Int(2));
     assert_eq!(s(b.get("tpl")), Some("P-abc"));
     assert_eq!(s(b.get("doc")), Some("hello\n  prod\n"));
     assert_eq!(s(b.get("cond")), Some("same"));
@@ -665,6 +697,8 @@ resource "azurerm_x" "r" {
 #[test]
 fn tf_json_and_override() {
     let json = r#"{
+  "terraform": { "required_providers": { "azurerm": { "source": "hashicorp/azurerm", "version": "~> 4.2" } } },
+  "locals": [ { "unused": 1 } ],
   "variable": { "n": { "default": "fromjson" } },
   "resource": { "azurerm_storage_account": { "j": {
     "name": "${var.n}",
@@ -682,6 +716,7 @@ fn tf_json_and_override() {
     ]);
     let j = r.res("azurerm_storage_account.j");
     assert_eq!(j.name.as_deref(), Some("fromjson"));
+    assert_eq!(j.api_version.as_deref(), Some("4.2.0"));
     assert_eq!(
         r.text(j.body.get("min_tls_version").unwrap().span),
         "\"TLS1_0\""
@@ -710,7 +745,319 @@ fn hostile_inputs_do_not_hang_or_crash() {
         let r = run(&[("main.tf", &text)]);
         let _ = r.out.resources.len();
     }
-    let self_ref = "resource \"azurerm_x\" \"a\" { name = azurerm_x.b.name }\nresource \"azurerm_x\" \"b\" { name = azurerm_x.a.name }\n";
-    let r = run(&[("main.tf", self_ref)]);
+    let mut self_ref = String::from("resource \"azurerm_x\" \"a\" { name = azurerm_x.b.name }\nresource \"azurerm_x\" \"b\" { name = azurerm_x.a.name }\n");
+    // a web of resources each naming two others: cycles must not branch exponentially
+    for i in 0..40 {
+        self_ref.push_str(&format!(
+            "resource \"azurerm_y\" \"r{i}\" {{\n  name = \"${{azurerm_y.r{}.name}}${{azurerm_y.r{}.name}}\"\n}}\n",
+            (i + 1) % 40,
+            (i + 7) % 40
+        ));
+    }
+    let started = std::time::Instant::now();
+    let r = run(&[("main.tf", &self_ref)]);
     assert!(r.res("azurerm_x.a").body.get("name").unwrap().is_unknown());
+    assert!(r.res("azurerm_y.r3").body.get("name").unwrap().is_unknown());
+    assert!(started.elapsed().as_secs() < 5);
+}
+
+const PLAN: &str = r#"{
+  "format_version": "1.2",
+  "planned_values": { "root_module": {
+    "resources": [
+      { "address": "azurerm_storage_account.sa", "mode": "managed", "type": "azurerm_storage_account", "name": "sa",
+        "values": { "name": "stprod", "min_tls_version": "TLS1_0", "https_traffic_only_enabled": true,
+                    "network_rules": [ { "default_action": "Allow" } ] } },
+      { "address": "data.azurerm_client_config.c", "mode": "data", "type": "azurerm_client_config", "name": "c", "values": {} }
+    ],
+    "child_modules": [ { "address": "module.m", "resources": [
+      { "address": "module.m.azapi_resource.kv[0]", "mode": "managed", "type": "azapi_resource", "name": "kv", "index": 0,
+        "values": { "type": "Microsoft.KeyVault/vaults@2023-07-01", "name": "kv1",
+                    "body": { "properties": { "enablePurgeProtection": false } } } }
+    ] } ]
+  } },
+  "resource_changes": [
+    { "address": "azurerm_storage_account.sa", "change": { "actions": ["create"], "after_unknown": { "id": true, "primary_access_key": true } } }
+  ],
+  "configuration": {
+    "provider_config": { "azurerm": { "name": "azurerm", "version_constraint": "~> 4.1" } },
+    "root_module": { "resources": [
+      { "address": "azurerm_storage_account.sa", "mode": "managed",
+        "expressions": { "resource_group_name": { "references": ["azurerm_resource_group.rg.name", "azurerm_resource_group.rg"] } } }
+    ] }
+  }
+}"#;
+
+#[test]
+fn plan_json_alone() {
+    let r = run(&[("plan.json", PLAN)]);
+    let sa = r.res("azurerm_storage_account.sa");
+    assert_eq!(sa.name.as_deref(), Some("stprod"));
+    assert_eq!(sa.api_version.as_deref(), Some("4.1.0"));
+    assert!(sa.body.get("id").unwrap().is_unknown());
+    assert_eq!(r.file_of(sa.header), "plan.json");
+    assert_eq!(
+        r.text(sa.body.get("min_tls_version").unwrap().span),
+        "\"TLS1_0\""
+    );
+    assert!(sa
+        .links
+        .iter()
+        .any(|l| l.path == "resource_group_name" && l.target == "azurerm_resource_group.rg"));
+    let kv = r.res("module.m.azapi_resource.kv[0]");
+    assert_eq!(kv.dialect, Dialect::Arm);
+    assert_eq!(kv.type_name, "Microsoft.KeyVault/vaults");
+    assert_eq!(
+        kv.body
+            .get("properties")
+            .unwrap()
+            .get("enablePurgeProtection")
+            .unwrap()
+            .value,
+        Value::Bool(false)
+    );
+    assert_eq!(r.out.resources.len(), 2);
+}
+
+#[test]
+fn plan_json_maps_back_to_configuration() {
+    let main = "variable \"env\" {}\nresource \"azurerm_storage_account\" \"sa\" {\n  name            = \"st${var.env}\"\n  min_tls_version = \"TLS1_0\"\n}\n";
+    let r = run(&[("main.tf", main), ("plan.json", PLAN)]);
+    let sa = r.res("azurerm_storage_account.sa");
+    // the plan knows the value; the configuration knows where it was written
+    assert_eq!(sa.name.as_deref(), Some("stprod"));
+    assert_eq!(r.file_of(sa.header), "main.tf");
+    assert_eq!(
+        r.text(sa.body.get("min_tls_version").unwrap().span),
+        "\"TLS1_0\""
+    );
+    assert_eq!(
+        r.text(sa.body.get("name").unwrap().span),
+        "\"st${var.env}\""
+    );
+    // a provider default points at the block
+    assert_eq!(
+        sa.body.get("https_traffic_only_enabled").unwrap().span,
+        sa.header
+    );
+    assert_eq!(
+        r.out
+            .resources
+            .iter()
+            .filter(|x| x.address == "azurerm_storage_account.sa")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn fetched_modules_json_and_escaping_sources() {
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(
+        other.path().join("main.tf"),
+        "resource \"azurerm_x\" \"far\" { name = \"far\" }\n",
+    )
+    .unwrap();
+    let other_name = other
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    let main = format!(
+        "module \"naming\" {{\n  source  = \"Azure/naming/azurerm\"\n  version = \"0.4.0\"\n  suffix  = [\"x\"]\n}}\nmodule \"far\" {{\n  source = \"../{other_name}\"\n}}\nresource \"azurerm_x\" \"r\" {{ name = module.naming.storage_account.name }}\n"
+    );
+    let mj = r#"{"Modules":[{"Key":"","Source":"","Dir":"."},{"Key":"naming","Source":"registry.terraform.io/Azure/naming/azurerm","Version":"0.4.0","Dir":".terraform/modules/naming"}]}"#;
+    let naming = "variable \"suffix\" {}\noutput \"storage_account\" { value = { name = \"st${join(\"\", var.suffix)}\" } }\n";
+    let r = run(&[
+        ("main.tf", &main),
+        (".terraform/modules/modules.json", mj),
+        (".terraform/modules/naming/main.tf", naming),
+        (".git/HEAD", "ref: refs/heads/main\n"),
+    ]);
+    assert_eq!(r.res("azurerm_x.r").name.as_deref(), Some("stx"));
+    assert!(!r.has_diag("not fetched"));
+    assert_eq!(
+        r.res("module.far.azurerm_x.far").name.as_deref(),
+        Some("far")
+    );
+    assert!(r.has_diag("outside the repository"));
+}
+
+#[test]
+fn var_files_tfvars_json_and_bad_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let sources = SourceMap::default();
+    let main = "variable \"a\" {\n type = number\n default = \"not a number\"\n}\nvariable \"b\" {}\nvariable \"c\" { type = list(string) }\nresource \"azurerm_x\" \"r\" {\n  a = var.a\n  b = var.b\n  c = var.c\n}\n";
+    let files = [
+        ("main.tf", main),
+        ("terraform.tfvars.json", "{\"b\": \"json\", \"c\": [\"x\"]}"),
+        ("prod.tfvars", "b = \"prod\"\n"),
+    ];
+    let mut ids = Vec::new();
+    for (rel, text) in files {
+        let p = dir.path().join(rel);
+        std::fs::write(&p, text).unwrap();
+        ids.push(sources.add(p, rel.to_string(), text.to_string()));
+    }
+    let out = evaluate(&Input {
+        sources: &sources,
+        files: ids,
+        root: dir.path(),
+        var_files: vec![dir.path().join("prod.tfvars")],
+        vars: vec![("c".into(), "[\"y\", \"z\"]".into())],
+        assume_azurerm: None,
+    });
+    let r = out
+        .resources
+        .iter()
+        .find(|r| r.address == "azurerm_x.r")
+        .unwrap();
+    assert_eq!(s(r.body.get("b")), Some("prod"));
+    assert_eq!(r.body.get("c").unwrap().as_array().unwrap().len(), 2);
+    let c0 = &r.body.get("c").unwrap().as_array().unwrap()[0];
+    assert_eq!(sources.get(c0.span.file).rel_path, "<command line>");
+    assert!(out
+        .diagnostics
+        .iter()
+        .any(|d| d.message.contains("default of variable 'a' does not match")));
+}
+
+#[test]
+fn null_arguments_are_absent() {
+    let main = "variable \"tls\" { default = null }\nresource \"azurerm_storage_account\" \"a\" {\n  name            = \"x\"\n  min_tls_version = var.tls\n  network_rules {\n    default_action = null\n    bypass         = [\"AzureServices\"]\n  }\n}\n";
+    let r = run(&[("main.tf", main)]);
+    let a = r.res("azurerm_storage_account.a");
+    assert!(a.body.get("min_tls_version").is_none());
+    let nr = &a.body.get("network_rules").unwrap().as_array().unwrap()[0];
+    assert!(nr.get("default_action").is_none());
+    assert!(nr.get("bypass").is_some());
+    assert_eq!(r.text(nr.span), "network_rules");
+}
+
+#[test]
+fn bom_and_crlf() {
+    let text = "\u{feff}resource \"azurerm_x\" \"r\" {\r\n  name = \"a\"\r\n  doc  = <<EOT\r\nline\r\nEOT\r\n}\r\n";
+    let r = run(&[("main.tf", text)]);
+    let res = r.res("azurerm_x.r");
+    assert_eq!(res.name.as_deref(), Some("a"));
+    assert_eq!(r.text(res.body.get("name").unwrap().span), "\"a\"");
+}
+
+#[test]
+fn data_source_arguments_are_known() {
+    let main = "data \"azurerm_resource_group\" \"rg\" {\n  name = \"rg-prod\"\n}\nresource \"azurerm_x\" \"r\" {\n  resource_group_name = data.azurerm_resource_group.rg.name\n  location            = data.azurerm_resource_group.rg.location\n}\n";
+    let r = run(&[("main.tf", main)]);
+    let res = r.res("azurerm_x.r");
+    assert_eq!(s(res.body.get("resource_group_name")), Some("rg-prod"));
+    assert!(res.body.get("location").unwrap().is_unknown());
+    assert!(res.links.is_empty());
+    assert_eq!(r.out.resources.len(), 1);
+}
+
+#[test]
+fn for_each_over_another_resource() {
+    let main = r#"
+resource "azurerm_storage_account" "sa" {
+  for_each = toset(["a", "b"])
+  name     = "st${each.key}"
+}
+resource "azurerm_storage_container" "c" {
+  for_each             = azurerm_storage_account.sa
+  name                 = "c-${each.key}"
+  storage_account_name = each.value.name
+  storage_account_id   = each.value.id
+}
+resource "azurerm_x" "self" {
+  for_each = azurerm_x.self
+}
+"#;
+    let r = run(&[("main.tf", main)]);
+    let c = r.res("azurerm_storage_container.c[\"b\"]");
+    assert_eq!(s(c.body.get("storage_account_name")), Some("stb"));
+    assert!(c.body.get("storage_account_id").unwrap().is_unknown());
+    assert!(c
+        .links
+        .iter()
+        .any(|l| l.path == "storage_account_id" && l.target == "azurerm_storage_account.sa"));
+    r.res("azurerm_storage_container.c[\"a\"]");
+    r.res("azurerm_x.self[*]");
+}
+
+#[test]
+fn more_functions() {
+    let main = r#"
+locals {
+ fns = {
+  re      = regex("^(?P<name>[a-z]+)-(?P<env>[a-z]+)$", "app-prod")
+  all     = regexall("[0-9]+", "a1b22c333")
+  fl      = formatlist("%s=%d", ["a", "b"], [1, 2])
+  prod    = length(setproduct(["a", "b"], [1, 2, 3]))
+  tr      = transpose({ a = ["1", "2"], b = ["2"] })
+  zm      = zipmap(["x", "y"], [1, 2])
+  csv     = csvdecode("a,b\n1,2\n3,4")
+  ts      = templatestring("Hello $${name}", { name = "you" })
+  nets    = cidrsubnets("10.0.0.0/16", 8, 8)
+  host    = cidrhost("10.0.0.0/24", 5)
+  coal    = coalesce("", null, "x")
+  lk      = lookup({ a = 1 }, "b", "dflt")
+  sl      = slice(["a", "b", "c", "d"], 1, 3)
+  srt     = sort(["b", "a", "c"])
+  dst     = distinct(["a", "a", "b"])
+  rev     = reverse([1, 2, 3])
+  sum     = sum([1, 2, 3.5])
+  trim    = trim("?!hello?!", "!?")
+  split   = split(",", "a,b,c")
+  sha     = sha256("abc")
+  b64     = base64sha256("abc")
+  unk     = upper(data.x.y.z)
+  partial = length([data.x.y.z, "a"])
+ }
+}
+data "x" "y" {}
+resource "azurerm_x" "each" {
+  for_each = local.fns
+  v        = each.value
+}
+"#;
+    let r = run(&[("main.tf", main)]);
+    let get = |k: &str| {
+        r.res(&format!("azurerm_x.each[\"{k}\"]"))
+            .body
+            .get("v")
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(s(get("re").get("env")), Some("prod"));
+    assert_eq!(get("all").as_array().unwrap().len(), 3);
+    assert_eq!(s(Some(&get("fl").as_array().unwrap()[1])), Some("b=2"));
+    assert_eq!(get("prod").value, Value::Int(6));
+    assert_eq!(get("tr").get("2").unwrap().as_array().unwrap().len(), 2);
+    assert_eq!(get("zm").get("y").unwrap().value, Value::Int(2));
+    assert_eq!(s(get("csv").as_array().unwrap()[1].get("b")), Some("4"));
+    assert_eq!(s(Some(&get("ts"))), Some("Hello you"));
+    assert_eq!(
+        s(Some(&get("nets").as_array().unwrap()[1])),
+        Some("10.0.1.0/24")
+    );
+    assert_eq!(s(Some(&get("host"))), Some("10.0.0.5"));
+    assert_eq!(s(Some(&get("coal"))), Some("x"));
+    assert_eq!(s(Some(&get("lk"))), Some("dflt"));
+    assert_eq!(get("sl").as_array().unwrap().len(), 2);
+    assert_eq!(s(Some(&get("srt").as_array().unwrap()[0])), Some("a"));
+    assert_eq!(get("dst").as_array().unwrap().len(), 2);
+    assert_eq!(get("rev").as_array().unwrap()[0].value, Value::Int(3));
+    assert_eq!(get("sum").value, Value::Float(6.5));
+    assert_eq!(s(Some(&get("trim"))), Some("hello"));
+    assert_eq!(get("split").as_array().unwrap().len(), 3);
+    assert_eq!(
+        s(Some(&get("sha"))),
+        Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    );
+    assert_eq!(
+        s(Some(&get("b64"))),
+        Some("ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=")
+    );
+    assert!(get("unk").is_unknown());
+    assert_eq!(get("partial").value, Value::Int(2));
 }

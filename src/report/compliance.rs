@@ -1,0 +1,251 @@
+//! The posture per control: every recommendation of the enforced baseline as passed,
+//! failed, unknown, not applicable, manual (not expressible in IaC) — and, honestly, "not
+//! covered" where IaC could express it but no rule checks it yet — with the resources
+//! behind each verdict. The JSON, Markdown and HTML reports all render this one model.
+
+use crate::check::Outcome;
+use crate::ScanResult;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+const CIS_TSV: &str = include_str!("../../controls/cis-azure-v3.0.0.tsv");
+const MCSB_TSV: &str = include_str!("../../controls/mcsb-v1.tsv");
+
+/// Which baseline is enforced (from the configuration).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Enforced {
+    pub cis: bool,
+    pub cis_level: u8,
+    pub mcsb: bool,
+}
+
+impl Default for Enforced {
+    fn default() -> Self {
+        Enforced {
+            cis: true,
+            cis_level: 2,
+            mcsb: true,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Failed,
+    Unknown,
+    Accepted,
+    Passed,
+    NotApplicable,
+    NotCovered,
+    Manual,
+}
+
+impl Status {
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Failed => "failed",
+            Status::Unknown => "unknown",
+            Status::Accepted => "accepted",
+            Status::Passed => "passed",
+            Status::NotApplicable => "not applicable",
+            Status::NotCovered => "not covered",
+            Status::Manual => "manual",
+        }
+    }
+
+    pub fn explain(self) -> &'static str {
+        match self {
+            Status::Failed => "at least one resource violates it",
+            Status::Unknown => "values not known before deployment decide it",
+            Status::Accepted => "violations are accepted by suppressions, exceptions or the baseline file",
+            Status::Passed => "every resource it applies to meets it",
+            Status::NotApplicable => "no resource of the kinds it applies to is declared",
+            Status::NotCovered => "expressible in IaC, but no rule of this baseline checks it yet",
+            Status::Manual => "not expressible in infrastructure code (tenant, identity or runtime settings): verify by hand",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ResourceVerdict {
+    pub address: String,
+    pub file: String,
+    pub line: u32,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Control {
+    pub framework: &'static str,
+    pub id: String,
+    pub title: String,
+    /// CIS section (`4 Storage Accounts`) or MCSB domain.
+    pub section: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<u8>,
+    pub status: Status,
+    pub rules: Vec<String>,
+    pub resources: Vec<ResourceVerdict>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Posture {
+    pub enforced: Enforced,
+    pub controls: Vec<Control>,
+}
+
+impl Posture {
+    /// Counts per status, for summaries.
+    pub fn counts(&self, framework: &str) -> BTreeMap<Status, usize> {
+        let mut m = BTreeMap::new();
+        for c in self.controls.iter().filter(|c| c.framework == framework) {
+            *m.entry(c.status).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// Sections in order with their controls.
+    pub fn sections(&self, framework: &str) -> Vec<(String, Vec<&Control>)> {
+        let mut out: Vec<(String, Vec<&Control>)> = Vec::new();
+        for c in self.controls.iter().filter(|c| c.framework == framework) {
+            match out.iter_mut().find(|(s, _)| *s == c.section) {
+                Some((_, v)) => v.push(c),
+                None => out.push((c.section.clone(), vec![c])),
+            }
+        }
+        out
+    }
+}
+
+fn cis_section(id: &str) -> &'static str {
+    let mut parts = id.split('.');
+    match (parts.next(), parts.next()) {
+        (Some("2"), _) => "2 Identity",
+        (Some("3"), Some("1")) => "3.1 Microsoft Defender for Cloud",
+        (Some("3"), Some("2")) => "3.2 Microsoft Defender for IoT",
+        (Some("3"), Some("3")) => "3.3 Key Vault",
+        (Some("4"), _) => "4 Storage Accounts",
+        (Some("5"), _) => "5 Database Services",
+        (Some("6"), _) => "6 Logging and Monitoring",
+        (Some("7"), _) => "7 Networking",
+        (Some("8"), _) => "8 Virtual Machines",
+        (Some("9"), _) => "9 App Service",
+        _ => "10 Miscellaneous",
+    }
+}
+
+pub fn build(result: &ScanResult, enforced: Enforced) -> Posture {
+    // Per (rule, resource): the outcome, with failures split into active and accepted.
+    let mut active_fail: HashMap<(usize, u32), bool> = HashMap::new();
+    for f in &result.findings {
+        let e = active_fail.entry((f.rule, f.resource.0)).or_insert(false);
+        *e |= f.suppression.is_none();
+    }
+    let verdicts = |rules: &[usize]| -> (Status, Vec<ResourceVerdict>) {
+        let mut status = Status::NotApplicable;
+        let mut resources = Vec::new();
+        for ev in result
+            .evaluations
+            .iter()
+            .filter(|e| rules.contains(&e.rule))
+        {
+            let outcome = match ev.outcome {
+                Outcome::Fail
+                    if active_fail
+                        .get(&(ev.rule, ev.resource.0))
+                        .copied()
+                        .unwrap_or(true) =>
+                {
+                    Status::Failed
+                }
+                Outcome::Fail => Status::Accepted,
+                Outcome::Unknown => Status::Unknown,
+                Outcome::Pass => Status::Passed,
+            };
+            status = status.min(outcome);
+            let res = result.model.get(ev.resource);
+            let src = result.sources.get(res.file);
+            resources.push(ResourceVerdict {
+                address: res.address.clone(),
+                file: src.rel_path.clone(),
+                line: src.line_col(res.header.start).line,
+                outcome: outcome.label(),
+            });
+        }
+        resources.sort_by(|a, b| (&a.file, a.line, &a.address).cmp(&(&b.file, b.line, &b.address)));
+        resources
+            .dedup_by(|a, b| a.address == b.address && a.file == b.file && a.outcome == b.outcome);
+        (status, resources)
+    };
+    let mut controls = Vec::new();
+    if enforced.cis {
+        for line in CIS_TSV.lines().skip(1) {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let [id, level, iac, other, _mcsb, title] = cols[..] else {
+                continue;
+            };
+            let level: u8 = level.parse().unwrap_or(1);
+            if level > enforced.cis_level {
+                continue;
+            }
+            let rules: Vec<usize> = result
+                .rules
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.controls.cis.iter().any(|c| c.id == id))
+                .map(|(i, _)| i)
+                .collect();
+            let (status, resources) = if iac == "no" || other == "yes" {
+                (Status::Manual, Vec::new())
+            } else if rules.is_empty() {
+                (Status::NotCovered, Vec::new())
+            } else {
+                verdicts(&rules)
+            };
+            controls.push(Control {
+                framework: "CIS",
+                id: id.to_string(),
+                title: title.to_string(),
+                section: cis_section(id).to_string(),
+                level: Some(level),
+                status,
+                rules: rules.iter().map(|&i| result.rules[i].id.clone()).collect(),
+                resources,
+            });
+        }
+    }
+    if enforced.mcsb {
+        for line in MCSB_TSV.lines().skip(1) {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let [id, domain, title] = cols[..] else {
+                continue;
+            };
+            let rules: Vec<usize> = result
+                .rules
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.controls.mcsb.iter().any(|m| m == id))
+                .map(|(i, _)| i)
+                .collect();
+            // Most MCSB controls are processes (incident response, governance): without a
+            // rule they are a matter for people, not for templates.
+            let (status, resources) = if rules.is_empty() {
+                (Status::Manual, Vec::new())
+            } else {
+                verdicts(&rules)
+            };
+            controls.push(Control {
+                framework: "MCSB",
+                id: id.to_string(),
+                title: title.to_string(),
+                section: domain.to_string(),
+                level: None,
+                status,
+                rules: rules.iter().map(|&i| result.rules[i].id.clone()).collect(),
+                resources,
+            });
+        }
+    }
+    Posture { enforced, controls }
+}

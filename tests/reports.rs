@@ -1,0 +1,92 @@
+//! The compliance views (JSON `compliance`, Markdown, HTML) on a small repository: every
+//! CIS v3.0.0 recommendation appears with a status, and the verdicts follow the findings.
+
+use std::process::Command;
+
+fn run(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_basegate"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn repo() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir(d.path().join(".git")).unwrap();
+    std::fs::write(
+        d.path().join("main.json"),
+        r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "contentVersion": "1.0.0.0",
+        "parameters": {"tls": {"type": "string"}},
+        "resources": [{"type": "Microsoft.Storage/storageAccounts", "apiVersion": "2023-05-01", "name": "st", "location": "westeurope",
+          "properties": {"supportsHttpsTrafficOnly": false, "minimumTlsVersion": "[parameters('tls')]"}}]}"#,
+    )
+    .unwrap();
+    d
+}
+
+#[test]
+fn json_compliance_lists_every_control_with_a_status() {
+    let d = repo();
+    let v: serde_json::Value =
+        serde_json::from_str(&run(d.path(), &["scan", ".", "--format", "json"])).unwrap();
+    let controls = v["compliance"]["controls"].as_array().unwrap();
+    let cis: Vec<_> = controls
+        .iter()
+        .filter(|c| c["framework"] == "CIS")
+        .collect();
+    assert_eq!(cis.len(), 159, "every CIS v3.0.0 recommendation");
+    let status = |id: &str| {
+        cis.iter().find(|c| c["id"] == id).unwrap()["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(status("4.1"), "failed"); // HTTP allowed
+    assert_eq!(status("4.15"), "unknown"); // TLS from a parameter without default
+    assert_eq!(status("3.3.5"), "not_applicable"); // no key vault declared
+    assert_eq!(status("2.1.1"), "manual"); // Entra setting
+    let c41 = cis.iter().find(|c| c["id"] == "4.1").unwrap();
+    assert_eq!(
+        c41["resources"][0]["address"],
+        "Microsoft.Storage/storageAccounts/st"
+    );
+    assert!(controls
+        .iter()
+        .any(|c| c["framework"] == "MCSB" && c["id"] == "DP-3"));
+}
+
+#[test]
+fn cis_level_1_leaves_out_level_2() {
+    let d = repo();
+    std::fs::write(
+        d.path().join(".basegate.toml"),
+        "[baseline]\ncis_level = 1\nframeworks = [\"cis\"]\n",
+    )
+    .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&run(d.path(), &["scan", ".", "--format", "json"])).unwrap();
+    let controls = v["compliance"]["controls"].as_array().unwrap();
+    assert!(controls
+        .iter()
+        .all(|c| c["framework"] == "CIS" && c["level"] == 1));
+    assert!(!controls.iter().any(|c| c["id"] == "4.9")); // a level-2 recommendation
+}
+
+#[test]
+fn markdown_and_html_render_the_posture() {
+    let d = repo();
+    let md = run(d.path(), &["scan", ".", "--format", "markdown"]);
+    assert!(md.contains("❌ **Gate failed**"));
+    assert!(md.contains("| 4 Storage Accounts |"));
+    assert!(md.contains("`BG1001`"));
+    let html = run(d.path(), &["scan", ".", "--format", "html"]);
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("4 Storage Accounts") && html.contains("class=\"st failed\""));
+    // Self-contained: no external scripts, styles or images.
+    for needle in ["<script", "src=\"http", "href=\"http", "<link "] {
+        assert!(!html.contains(needle), "{needle}");
+    }
+}

@@ -508,7 +508,11 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
     })
 }
 
-fn pre_commit(files: Vec<PathBuf>, fail_on: Option<SeverityArg>, config: Option<PathBuf>) -> Result<ExitCode> {
+fn pre_commit(
+    files: Vec<PathBuf>,
+    fail_on: Option<SeverityArg>,
+    config: Option<PathBuf>,
+) -> Result<ExitCode> {
     let files: Vec<PathBuf> = files.into_iter().filter(|f| f.is_file()).collect();
     if files.is_empty() {
         return Ok(ExitCode::SUCCESS);
@@ -525,10 +529,18 @@ fn pre_commit(files: Vec<PathBuf>, fail_on: Option<SeverityArg>, config: Option<
     let args = ScanOnly::parse_from(
         std::iter::once(std::ffi::OsString::from("scan"))
             .chain(dirs.iter().map(|d| d.clone().into_os_string()))
-            .chain(config.iter().flat_map(|c| [std::ffi::OsString::from("--config"), c.clone().into_os_string()])),
+            .chain(config.iter().flat_map(|c| {
+                [
+                    std::ffi::OsString::from("--config"),
+                    c.clone().into_os_string(),
+                ]
+            })),
     )
     .scan;
-    let Prepared { opts, fail_on: cfg_fail_on } = prepare(&args)?;
+    let Prepared {
+        opts,
+        fail_on: cfg_fail_on,
+    } = prepare(&args)?;
     let fail_on = fail_on.map(Severity::from).unwrap_or(cfg_fail_on);
     let mut result = basegate::scan(&opts);
     // Only what is staged: other files of the folder were read for context.
@@ -543,8 +555,16 @@ fn pre_commit(files: Vec<PathBuf>, fail_on: Option<SeverityArg>, config: Option<
             .map(|p| staged.contains(&basegate::discover::normalize(&p)))
             .unwrap_or(false)
     };
-    let keep_findings: Vec<bool> = result.findings.iter().map(|f| is_staged(f.span.file)).collect();
-    let keep_diags: Vec<bool> = result.diagnostics.iter().map(|d| is_staged(d.span.file)).collect();
+    let keep_findings: Vec<bool> = result
+        .findings
+        .iter()
+        .map(|f| is_staged(f.span.file))
+        .collect();
+    let keep_diags: Vec<bool> = result
+        .diagnostics
+        .iter()
+        .map(|d| is_staged(d.span.file))
+        .collect();
     let mut k = keep_findings.into_iter();
     result.findings.retain(|_| k.next().unwrap_or(false));
     let mut k = keep_diags.into_iter();

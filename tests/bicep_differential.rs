@@ -25,6 +25,11 @@ fn shared() -> Option<PathBuf> {
     .map(|p| basegate::discover::normalize(&std::path::absolute(&p).unwrap()))
 }
 
+fn rules() -> &'static [basegate::rules::Rule] {
+    static RULES: std::sync::OnceLock<Vec<basegate::rules::Rule>> = std::sync::OnceLock::new();
+    RULES.get_or_init(basegate::rules::builtin)
+}
+
 type Multiset = BTreeMap<(String, String), usize>;
 
 struct Side {
@@ -45,9 +50,9 @@ fn check(sources: &SourceMap, mut resources: Vec<Resource>, errors: usize) -> Si
     }
     basegate::normalize::run(&mut resources);
     let model = basegate::link::run(resources);
-    let rules = basegate::rules::builtin();
+    let rules = rules();
     let rel = |f: FileId| sources.get(f).rel_path.clone();
-    let out = basegate::check::run(&model, &rules, &rel);
+    let out = basegate::check::run(&model, rules, &rel);
     let mut findings = Multiset::new();
     for f in &out.findings {
         let r = model.get(f.resource);

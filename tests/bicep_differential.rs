@@ -221,13 +221,22 @@ fn bicep_matches_compiled_arm() {
     for d in disagreements.iter().take(25) {
         println!("  {d}");
     }
-    let res_pct = 100.0 * (same_res + stale) as f64 / compared.max(1) as f64;
+    let fresh = compared - stale;
+    println!(
+        "  excluding stale JSON: identical resource sets {:.1}% of {fresh}",
+        100.0 * same_res as f64 / fresh.max(1) as f64
+    );
+    // Floors a little under what is reached. The known remaining differences are by
+    // design: `@secure()` parameters are unknown even with a default, `loadJsonContent()`
+    // files are not read, and the ARM side leaves some nested-deployment parameters
+    // unknown that the Bicep side knows.
     assert!(
-        res_pct >= 0.0,
-        "identical resource sets (stale JSON counted as identical) {res_pct:.1}%"
+        pct(same_res) >= 97.0,
+        "identical resource sets {:.1}%",
+        pct(same_res)
     );
     assert!(
-        pct(same_find) >= 0.0,
+        pct(same_find) >= 95.0,
         "identical finding sets {:.1}%",
         pct(same_find)
     );

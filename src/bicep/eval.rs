@@ -92,6 +92,10 @@ pub(super) struct ResInfo {
     pub id: Value,
     /// `Type/name` of the resource a `…/providers/…` extension type applies to.
     pub provider_scope: Option<String>,
+    /// `Type/name` of the parent (nested or `parent:`); unknown when its name is.
+    pub parent: Option<Value>,
+    pub parent_existing: bool,
+    pub existing: bool,
 }
 
 impl ResInfo {
@@ -151,6 +155,8 @@ pub(super) struct Instance<'s, 'a> {
     pub nested: HashMap<String, ResPath>,
     /// Collections of top-level resource (false) and module (true) loops, by statement.
     pub loop_cache: HashMap<(bool, usize), Rc<Node>>,
+    /// Resources referred to by the resource body being evaluated (implicit dependencies).
+    pub dep_log: Option<Vec<Rc<ResInfo>>>,
 }
 
 pub(super) fn unknown_value(reason: impl Into<String>) -> Value {
@@ -210,6 +216,7 @@ impl<'s, 'a> Instance<'s, 'a> {
         let mut inst = Instance {
             nested,
             loop_cache: HashMap::new(),
+            dep_log: None,
             sess,
             unit: unit.clone(),
             syms,

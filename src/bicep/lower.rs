@@ -161,12 +161,22 @@ impl Instance<'_, '_> {
         true
     }
 
-    /// Type, name and id of a resource statement (one loop item), memoised.
+    /// Type, name and id of a resource statement (one loop item), memoised. While a
+    /// resource body is evaluated, every resource it refers to is logged: Bicep makes those
+    /// implicit dependencies.
     pub(super) fn resource_info(
         &mut self,
         path: &[usize],
         idx: Option<i64>,
     ) -> Option<Rc<ResInfo>> {
+        let info = self.resource_info_memo(path, idx);
+        if let (Some(log), Some(i)) = (self.dep_log.as_mut(), &info) {
+            log.push(i.clone());
+        }
+        info
+    }
+
+    fn resource_info_memo(&mut self, path: &[usize], idx: Option<i64>) -> Option<Rc<ResInfo>> {
         let key = (path.to_vec(), idx);
         if let Some(m) = self.res_memo.get(&key) {
             return m.clone();
@@ -176,7 +186,9 @@ impl Instance<'_, '_> {
         }
         self.res_memo.insert(key.clone(), None);
         self.sess.depth += 1;
+        let log = self.dep_log.take();
         let info = self.resource_info_inner(path, idx);
+        self.dep_log = log;
         self.sess.depth -= 1;
         self.res_memo.insert(key, info.clone());
         info
@@ -297,6 +309,12 @@ impl Instance<'_, '_> {
             name,
             id,
             provider_scope,
+            parent: parent.as_ref().map(|p| match &p.name {
+                Value::String(n) => Value::String(format!("{}/{n}", p.type_name)),
+                other => other.clone(),
+            }),
+            parent_existing: parent.as_ref().is_some_and(|p| p.existing),
+            existing: d.existing,
         })
     }
 
@@ -356,7 +374,9 @@ impl Instance<'_, '_> {
         }
         self.modules.insert((i, idx), ModSlot::Evaluating);
         let saved = std::mem::take(&mut self.locals);
+        let log = self.dep_log.take();
         let r = self.module_call(i, idx);
+        self.dep_log = log;
         self.locals = saved;
         match &r {
             Some(m) => {
@@ -681,6 +701,7 @@ impl Instance<'_, '_> {
                 ),
             ];
             let mut links = Vec::new();
+            let outer_log = self.dep_log.replace(Vec::new());
             if let Some(t) = &info.provider_scope {
                 links.push(Link {
                     kind: EdgeKind::Scope,
@@ -688,7 +709,6 @@ impl Instance<'_, '_> {
                     target: t.clone(),
                 });
             }
-            let mut has_parent = false;
             for (j, it) in object_items(obj).iter().enumerate() {
                 match it {
                     ObjectItem::Resource(_) => children.push(j),
@@ -705,7 +725,7 @@ impl Instance<'_, '_> {
                         };
                         let span = self.span(p.value.range);
                         match key.to_ascii_lowercase().as_str() {
-                            "parent" => has_parent = true,
+                            "parent" => {}
                             "name" => {
                                 let mut n = self.expr(&p.value);
                                 n.value = info.name.clone();
@@ -766,16 +786,56 @@ impl Instance<'_, '_> {
                     }
                 }
             }
-            let parent_type = info.type_name.rsplit_once('/').map(|(p, _)| p.to_string());
-            if let (Value::String(n), Some(pt)) = (&info.name, &parent_type) {
-                // Nested, `parent:` and `srv/db`-named children all belong to their parent.
-                if pt.contains('/') || has_parent || path.len() > 1 {
-                    if let Some((pn, _)) = n.rsplit_once('/') {
-                        links.push(Link {
-                            kind: EdgeKind::Parent,
-                            path: String::new(),
-                            target: format!("{pt}/{pn}"),
-                        });
+            let used = std::mem::replace(&mut self.dep_log, outer_log).unwrap_or_default();
+            let mut implicit: Vec<String> = Vec::new();
+            if let (Some(Value::String(p)), false) = (&info.parent, info.parent_existing) {
+                implicit.push(p.clone());
+            }
+            for u in used.iter().filter(|u| !u.existing) {
+                let target = match &u.id {
+                    Value::String(id) => id.clone(),
+                    _ => String::new(),
+                };
+                if !Rc::ptr_eq(u, &info) && !implicit.contains(&target) {
+                    implicit.push(target);
+                }
+            }
+            for target in implicit {
+                let explicit = links
+                    .iter()
+                    .any(|l| l.kind == EdgeKind::DependsOn && l.target == target);
+                if !explicit {
+                    links.push(Link {
+                        kind: EdgeKind::DependsOn,
+                        path: "dependsOn".into(),
+                        target,
+                    });
+                }
+            }
+            match &info.parent {
+                // A symbolic parent is certain even when its name is not known: the link
+                // is kept with an unknown target, so "has no such child" stays unknown.
+                Some(t) => links.push(Link {
+                    kind: EdgeKind::Parent,
+                    path: String::new(),
+                    target: match t {
+                        Value::String(t) => t.clone(),
+                        _ => String::new(),
+                    },
+                }),
+                None => {
+                    // A top-level child named `srv/db` belongs to its parent as in ARM.
+                    let parent_type = info.type_name.rsplit_once('/').map(|(p, _)| p);
+                    if let (Value::String(n), Some(pt)) = (&info.name, parent_type) {
+                        if pt.contains('/') {
+                            if let Some((pn, _)) = n.rsplit_once('/') {
+                                links.push(Link {
+                                    kind: EdgeKind::Parent,
+                                    path: String::new(),
+                                    target: format!("{pt}/{pn}"),
+                                });
+                            }
+                        }
                     }
                 }
             }

@@ -339,6 +339,27 @@ fn scope_depends_on_and_existing() {
 }
 
 #[test]
+fn symbolic_references_are_implicit_dependencies_and_unknown_parents_stay_linked() {
+    let r = one(
+        "param n string
+resource site 'Microsoft.Web/sites@2023-01-01' = {\n  name: n\n}\n\
+         resource logs 'Microsoft.Web/sites/config@2023-01-01' = {\n  parent: site\n  name: 'logs'\n}\n\
+         resource plan 'Microsoft.Web/serverfarms@2023-01-01' = {\n  name: 'plan'\n}\n\
+         resource app 'Microsoft.Web/sites@2023-01-01' = {\n  name: 'app'\n  properties: { serverFarmId: plan.id }\n}\n",
+    );
+    let logs = r.res("logs");
+    // The parent's name is unknown: the link is kept, with an unknown target.
+    assert!(logs
+        .links
+        .iter()
+        .any(|l| l.kind == EdgeKind::Parent && l.target.is_empty()));
+    let app = r.res("app");
+    assert!(app.links.iter().any(|l| l.kind == EdgeKind::DependsOn
+        && l.target
+            .ends_with("/providers/Microsoft.Web/serverfarms/plan")));
+}
+
+#[test]
 fn modules_use_caller_values_spans_and_call_chain() {
     let r = run(&[
         (

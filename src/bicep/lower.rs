@@ -466,6 +466,20 @@ impl Instance<'_, '_> {
             );
             return None;
         }
+        let suffix = match idx {
+            Some(ix) if ix >= 0 => format!("[{ix}]"),
+            Some(_) => "[*]".to_string(),
+            None => String::new(),
+        };
+        let prefix = format!("{}{}{}/", self.prefix, d.name.name, suffix);
+        let mut chain = self.call_chain.clone();
+        chain.push(call_span);
+        if target
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        {
+            return self.json_module(&target, path, d.path.range, given, prefix, chain);
+        }
         let module_unit = match self.sess.loader.load(&target) {
             Ok(u) => u,
             Err(e) => {
@@ -479,14 +493,6 @@ impl Instance<'_, '_> {
                 return None;
             }
         };
-        let suffix = match idx {
-            Some(ix) if ix >= 0 => format!("[{ix}]"),
-            Some(_) => "[*]".to_string(),
-            None => String::new(),
-        };
-        let prefix = format!("{}{}{}/", self.prefix, d.name.name, suffix);
-        let mut chain = self.call_chain.clone();
-        chain.push(call_span);
         self.sess.module_stack.push(target);
         let mut resources = Vec::new();
         let outputs;
@@ -499,6 +505,53 @@ impl Instance<'_, '_> {
         Some(Rc::new(ModuleResult {
             resources: RefCell::new(Some(resources)),
             outputs,
+        }))
+    }
+
+    /// A module that is an ARM JSON template: evaluated by the ARM frontend with the
+    /// caller's values. Its outputs are not evaluated (unknown).
+    fn json_module(
+        &mut self,
+        target: &std::path::Path,
+        path: &str,
+        at: TextRange,
+        given: HashMap<String, Node>,
+        prefix: String,
+        chain: Vec<Span>,
+    ) -> Option<Rc<ModuleResult>> {
+        let (id, root) = match self.sess.loader.load_json(target) {
+            Ok(x) => x,
+            Err(e) => {
+                self.sess.diags.push(
+                    crate::model::Diagnostic::error(
+                        self.span(at),
+                        format!("module file '{path}' cannot be read: {e}"),
+                    )
+                    .with_help("the module's resources are not scanned"),
+                );
+                return None;
+            }
+        };
+        let params = crate::arm::template::ParamValues {
+            values: given
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect(),
+        };
+        let out = crate::arm::template::evaluate(id, &root, &params);
+        self.sess.diags.extend(out.diagnostics);
+        let resources = out
+            .resources
+            .into_iter()
+            .map(|mut r| {
+                r.address = format!("{prefix}{}", r.address);
+                r.call_chain = chain.clone();
+                r
+            })
+            .collect();
+        Some(Rc::new(ModuleResult {
+            resources: RefCell::new(Some(resources)),
+            outputs: Node::unknown("outputs of an ARM JSON module", self.span(at)),
         }))
     }
 

@@ -34,12 +34,15 @@ impl Unit {
     }
 }
 
+type JsonModule = Result<(FileId, Arc<crate::model::Node>), String>;
+
 /// Parsed files by path, shared by the threads evaluating entry points.
 pub(crate) struct Loader<'a> {
     sources: &'a SourceMap,
     root: PathBuf,
     repo_root: PathBuf,
     units: Mutex<HashMap<PathBuf, Result<Arc<Unit>, String>>>,
+    json: Mutex<HashMap<PathBuf, JsonModule>>,
     /// Syntax errors of files read because a reference led there.
     pub diags: Mutex<Vec<Diagnostic>>,
 }
@@ -75,6 +78,7 @@ impl<'a> Loader<'a> {
             root,
             repo_root,
             units: Mutex::new(HashMap::new()),
+            json: Mutex::new(HashMap::new()),
             diags: Mutex::new(Vec::new()),
         }
     }
@@ -96,6 +100,34 @@ impl<'a> Loader<'a> {
 
     pub fn display(&self, p: &Path) -> String {
         discover::relative(&self.root, p)
+    }
+
+    /// An ARM JSON template used as a module, parsed once.
+    pub fn load_json(&self, path: &Path) -> JsonModule {
+        let mut json = self.json.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(j) = json.get(path) {
+            return j.clone();
+        }
+        let r = match self.sources.find_by_path(path) {
+            Some(id) => Ok((id, self.sources.get(id).text.clone())),
+            None => std::fs::read(path)
+                .map_err(|e| e.to_string())
+                .and_then(discover::decode)
+                .map(|text| {
+                    let rel = discover::relative(&self.root, path);
+                    (
+                        self.sources.add(path.to_path_buf(), rel, text.clone()),
+                        text,
+                    )
+                }),
+        };
+        let r = r.and_then(|(id, text)| {
+            crate::json::parse(&text, id)
+                .map(|doc| (id, Arc::new(doc.root)))
+                .map_err(|e| format!("invalid JSON: {}", e.message))
+        });
+        json.insert(path.to_path_buf(), r.clone());
+        r
     }
 
     /// The parsed file at `path`, reading it from disk the first time.
@@ -212,7 +244,11 @@ pub fn evaluate(sources: &SourceMap, files: &[FileId], root: &Path) -> Output {
             if seen.len() > 100_000 || !seen.insert(p.clone()) {
                 continue;
             }
-            if let Ok(m) = loader.load(&p) {
+            if p.extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+            {
+                let _ = loader.load_json(&p);
+            } else if let Ok(m) = loader.load(&p) {
                 queue.push_back(m);
             }
         }

@@ -37,6 +37,16 @@ pub(super) fn evaluate(
         ));
         return None;
     };
+    if target
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        sess.diags.push(Diagnostic::warning(
+            span,
+            format!("`using` an ARM JSON template ({path}): the values are not applied to it"),
+        ));
+        return None;
+    }
     let target = match sess.loader.load(&target) {
         Ok(t) => t,
         Err(e) => {

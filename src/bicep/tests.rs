@@ -597,3 +597,40 @@ fn long_parent_chains_and_resource_floods_are_bounded() {
         .iter()
         .any(|w| w.contains("more than 100000 resources")));
 }
+
+#[test]
+fn arm_json_modules_are_evaluated_with_the_callers_values() {
+    let r = run_scanned(
+        &[
+            (
+                "main.bicep",
+                "module st 'nested.json' = {\n  name: 'st'\n  params: {\n    httpsOnly: false\n  }\n}\n",
+            ),
+            (
+                "nested.json",
+                r#"{
+  "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+  "contentVersion": "1.0.0.0",
+  "parameters": { "httpsOnly": { "type": "bool", "defaultValue": true } },
+  "resources": [
+    {
+      "type": "Microsoft.Storage/storageAccounts",
+      "apiVersion": "2023-05-01",
+      "name": "stjson",
+      "properties": { "supportsHttpsTrafficOnly": "[parameters('httpsOnly')]" }
+    }
+  ]
+}"#,
+            ),
+        ],
+        &["main.bicep"],
+    );
+    assert!(r.errors().is_empty(), "{:?}", r.errors());
+    let st = &r.out.resources[0];
+    assert!(st.address.starts_with("st/"), "{}", st.address);
+    assert_eq!(st.call_chain.len(), 1);
+    assert_eq!(
+        get(&st.body, "properties.supportsHttpsTrafficOnly").value,
+        Value::Bool(false)
+    );
+}

@@ -176,6 +176,16 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         .filter(|(_, k, _)| *k == FileKind::ArmTemplate)
         .map(|(id, _, _)| arm::evaluate_file(&sources, *id, &param_index, explicit_params))
         .collect();
+    let bicep_files: Vec<FileId> = files
+        .iter()
+        .filter(|(_, k, _)| matches!(k, FileKind::Bicep | FileKind::BicepParam))
+        .map(|(id, _, _)| *id)
+        .collect();
+    let bicep_out = if bicep_files.is_empty() {
+        bicep::Output::default()
+    } else {
+        bicep::evaluate(&sources, &bicep_files, &root)
+    };
     let tf_files: Vec<FileId> = files
         .iter()
         .filter(|(_, k, _)| {
@@ -201,23 +211,13 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
             assume_azurerm: opts.assume_azurerm.clone(),
         }))
     };
-    // Languages whose frontend is not in this build are reported, never passed in silence.
-    for (id, kind, _) in &files {
-        if matches!(kind, FileKind::Bicep | FileKind::BicepParam) {
-            diagnostics.push(Diagnostic::error(
-                Span::file_start(*id),
-                format!(
-                    "{} files are not scanned by this version of basegate",
-                    kind.language_name()
-                ),
-            ));
-        }
-    }
     let mut resources = Vec::new();
     for o in arm_out {
         resources.extend(o.resources);
         diagnostics.extend(o.diagnostics);
     }
+    resources.extend(bicep_out.resources);
+    diagnostics.extend(bicep_out.diagnostics);
     if let Some(o) = tf_out {
         resources.extend(o.resources);
         diagnostics.extend(o.diagnostics);

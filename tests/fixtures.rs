@@ -11,7 +11,12 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Languages whose frontend has landed; fixtures in the others wait for it.
-const EXTENSIONS: &[&str] = &["json", "tf"];
+const EXTENSIONS: &[&str] = &["json", "tf", "bicep", "bicepparam"];
+
+/// Rules whose fixtures must include Bicep cases.
+const BICEP_REQUIRED: &[&str] = &[
+    "BG1001", "BG1002", "BG1003", "BG1101", "BG1301", "BG1302", "BG1401",
+];
 
 fn fixture_files(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -96,6 +101,19 @@ fn rule_fixtures() {
                 });
                 if !have && exts == ["json"] {
                     failures.push(format!("{}: no `{case}` fixture for ARM JSON", rule.id));
+                }
+            }
+        }
+        // Bicep lowers to the ARM dialect; these rules prove it case by case, and through
+        // a parameter default (`fail-param.bicep`).
+        if BICEP_REQUIRED.contains(&rule.id.as_str()) {
+            for case in ["fail.", "fail-param.", "pass", "absent", "unknown"] {
+                let have = files.iter().any(|f| {
+                    let n = f.file_name().unwrap().to_string_lossy();
+                    n.starts_with(case) && n.ends_with(".bicep")
+                });
+                if !have {
+                    failures.push(format!("{}: no `{case}` fixture for Bicep", rule.id));
                 }
             }
         }

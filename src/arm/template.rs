@@ -985,7 +985,7 @@ fn split_ci<'a>(s: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
 
 /// Resource ids written in properties (`privateLinkServiceId`, `workspaceId`, …) become
 /// reference links, so rules can ask "is this vault behind a private endpoint".
-fn collect_id_links(node: &Node, path: &str, links: &mut Vec<Link>, depth: usize) {
+pub(crate) fn collect_id_links(node: &Node, path: &str, links: &mut Vec<Link>, depth: usize) {
     if depth > 16 {
         return;
     }

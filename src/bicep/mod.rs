@@ -3,10 +3,19 @@
 //! syntax errors as data next to a best-effort tree.
 //!
 //! `lexer` turns text into tokens, `parser` builds the [`syntax`] tree; [`parse`] runs both.
+//! `eval` folds expressions, `lower` turns resource and module statements into ARM-dialect
+//! resources, `modules` resolves files and entry points, `params` reads `.bicepparam` files;
+//! [`evaluate`] runs them over a scan's Bicep files.
 
+mod eval;
 mod lexer;
+mod lower;
+mod modules;
+mod params;
 mod parser;
 pub mod syntax;
+
+pub use modules::{evaluate, Output};
 
 pub use parser::MAX_DEPTH;
 
@@ -85,3 +94,6 @@ pub fn parse(text: &str) -> Parsed {
         comments: lexed.comments,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,362 @@
+//! modules (Bicep): files parsed once per scan, module and `using` references resolved, and
+//! the entry points chosen.
+//!
+//! A `.bicepparam` file is an entry point for the file it uses; a `.bicep` file is an entry
+//! point on its own defaults unless a scanned file uses it as a module or `using` target.
+//! Module files outside the scan are read when a reference leads there (and added to the
+//! source map), so a module's resources are scanned through every caller.
+
+use super::eval::{string_literal, Instance, Session};
+use super::syntax::{ExprKind, StatementKind};
+use super::Parsed;
+use crate::discover;
+use crate::model::{Diagnostic, Resource};
+use crate::source::{FileId, SourceMap, Span};
+use rayon::prelude::*;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// One parsed file.
+pub(crate) struct Unit {
+    pub id: FileId,
+    /// Absolute and normalised: the key modules are found by.
+    pub path: PathBuf,
+    pub rel_path: String,
+    pub parsed: Parsed,
+}
+
+impl Unit {
+    fn is_param_file(&self) -> bool {
+        self.path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("bicepparam"))
+    }
+}
+
+type JsonModule = Result<(FileId, Arc<crate::model::Node>), String>;
+
+/// Parsed files by path, shared by the threads evaluating entry points.
+pub(crate) struct Loader<'a> {
+    sources: &'a SourceMap,
+    root: PathBuf,
+    repo_root: PathBuf,
+    units: Mutex<HashMap<PathBuf, Result<Arc<Unit>, String>>>,
+    json: Mutex<HashMap<PathBuf, JsonModule>>,
+    /// Syntax errors of files read because a reference led there.
+    pub diags: Mutex<Vec<Diagnostic>>,
+}
+
+fn key(p: &Path) -> PathBuf {
+    discover::normalize(&std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
+}
+
+pub(super) fn syntax_diagnostics(id: FileId, parsed: &Parsed) -> Vec<Diagnostic> {
+    parsed
+        .errors
+        .iter()
+        .map(|e| {
+            Diagnostic::error(
+                Span::new(id, e.range.start as usize, e.range.end as usize),
+                format!("Bicep syntax error: {}", e.message),
+            )
+            .with_help("the rest of the file is scanned as far as it parses")
+        })
+        .collect()
+}
+
+impl<'a> Loader<'a> {
+    fn new(sources: &'a SourceMap, root: &Path) -> Loader<'a> {
+        let root = key(root);
+        let repo_root = root
+            .ancestors()
+            .find(|a| a.join(".git").exists())
+            .unwrap_or(&root)
+            .to_path_buf();
+        Loader {
+            sources,
+            root,
+            repo_root,
+            units: Mutex::new(HashMap::new()),
+            json: Mutex::new(HashMap::new()),
+            diags: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The file a local module or import path names, relative to the referring file.
+    pub fn resolve_local(&self, from: &Unit, rel: &str) -> Option<PathBuf> {
+        let rel = rel.trim();
+        if rel.is_empty() || rel.contains(':') && !rel.contains(":\\") && !rel.starts_with('/') {
+            // `br:`, `ts:`, `br/public:`: registries, not files.
+            return None;
+        }
+        let dir = from.path.parent()?;
+        Some(key(&dir.join(rel)))
+    }
+
+    pub fn in_repo(&self, p: &Path) -> bool {
+        p.starts_with(&self.repo_root)
+    }
+
+    pub fn display(&self, p: &Path) -> String {
+        discover::relative(&self.root, p)
+    }
+
+    /// An ARM JSON template used as a module, parsed once.
+    pub fn load_json(&self, path: &Path) -> JsonModule {
+        let mut json = self.json.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(j) = json.get(path) {
+            return j.clone();
+        }
+        let r = match self.sources.find_by_path(path) {
+            Some(id) => Ok((id, self.sources.get(id).text.clone())),
+            None => std::fs::read(path)
+                .map_err(|e| e.to_string())
+                .and_then(discover::decode)
+                .map(|text| {
+                    let rel = discover::relative(&self.root, path);
+                    (
+                        self.sources.add(path.to_path_buf(), rel, text.clone()),
+                        text,
+                    )
+                }),
+        };
+        let r = r.and_then(|(id, text)| {
+            crate::json::parse(&text, id)
+                .map(|doc| (id, Arc::new(doc.root)))
+                .map_err(|e| format!("invalid JSON: {}", e.message))
+        });
+        json.insert(path.to_path_buf(), r.clone());
+        r
+    }
+
+    /// The parsed file at `path`, reading it from disk the first time.
+    pub fn load(&self, path: &Path) -> Result<Arc<Unit>, String> {
+        let mut units = self.units.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(u) = units.get(path) {
+            return u.clone();
+        }
+        let r = if path.is_dir() {
+            Err("it is a folder".to_string())
+        } else {
+            std::fs::read(path)
+                .map_err(|e| e.to_string())
+                .and_then(discover::decode)
+        };
+        let r = r.map(|text| {
+            let parsed = super::parse(&text);
+            let rel = discover::relative(&self.root, path);
+            let id = self.sources.add(path.to_path_buf(), rel.clone(), text);
+            self.diags
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(syntax_diagnostics(id, &parsed));
+            Arc::new(Unit {
+                id,
+                path: path.to_path_buf(),
+                rel_path: rel,
+                parsed,
+            })
+        });
+        units.insert(path.to_path_buf(), r.clone());
+        r
+    }
+}
+
+/// Local files a unit refers to: module paths and its `using` target.
+fn references(loader: &Loader, u: &Unit) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for s in &u.parsed.program.statements {
+        let path = match &s.kind {
+            StatementKind::Module(m) => string_literal(&m.path),
+            StatementKind::Using(d) => d.path.as_ref().and_then(string_literal),
+            StatementKind::Extends(e) => string_literal(e),
+            _ => None,
+        };
+        if let Some(p) = path.and_then(|p| loader.resolve_local(u, p)) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Files a unit imports symbols from.
+fn imports(loader: &Loader, u: &Unit) -> Vec<PathBuf> {
+    u.parsed
+        .program
+        .statements
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StatementKind::Import(d) if !matches!(d.items, super::syntax::ImportItems::Legacy) => {
+                string_literal(&d.source).and_then(|p| loader.resolve_local(u, p))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The Bicep results of a scan.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub resources: Vec<Resource>,
+    pub diagnostics: Vec<crate::model::Diagnostic>,
+}
+
+/// Evaluates every Bicep entry point among `files` (every discovered `.bicep` and
+/// `.bicepparam` file, already in `sources`). Never panics on bad input.
+pub fn evaluate(sources: &SourceMap, files: &[FileId], root: &Path) -> Output {
+    let loader = Loader::new(sources, root);
+    let units: Vec<(Arc<Unit>, Vec<Diagnostic>)> = files
+        .par_iter()
+        .map(|&id| {
+            let f = sources.get(id);
+            let parsed = super::parse(&f.text);
+            let diags = syntax_diagnostics(id, &parsed);
+            let unit = Unit {
+                id,
+                path: key(&f.path),
+                rel_path: f.rel_path.clone(),
+                parsed,
+            };
+            (Arc::new(unit), diags)
+        })
+        .collect();
+    let mut out = Output::default();
+    let mut scanned = Vec::new();
+    for (u, d) in units {
+        out.diagnostics.extend(d);
+        loader
+            .units
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(u.path.clone(), Ok(u.clone()));
+        scanned.push(u);
+    }
+    scanned.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    // Files that references lead to are read now, in a fixed order, so file ids do not
+    // depend on which thread gets there first.
+    let mut queue: std::collections::VecDeque<Arc<Unit>> = scanned.iter().cloned().collect();
+    let mut seen: HashSet<PathBuf> = scanned.iter().map(|u| u.path.clone()).collect();
+    while let Some(u) = queue.pop_front() {
+        let mut next = references(&loader, &u);
+        next.extend(imports(&loader, &u));
+        for p in next {
+            if seen.len() > 100_000 || !seen.insert(p.clone()) {
+                continue;
+            }
+            if p.extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+            {
+                let _ = loader.load_json(&p);
+            } else if let Ok(m) = loader.load(&p) {
+                queue.push_back(m);
+            }
+        }
+    }
+
+    // Entry points: parameter files, and Bicep files nothing scanned refers to.
+    let by_path: HashMap<&Path, &Arc<Unit>> =
+        scanned.iter().map(|u| (u.path.as_path(), u)).collect();
+    let refs: HashMap<&Path, Vec<PathBuf>> = scanned
+        .iter()
+        .map(|u| (u.path.as_path(), references(&loader, u)))
+        .collect();
+    let used: HashSet<&Path> = refs.values().flatten().map(PathBuf::as_path).collect();
+    let mut entries: Vec<Arc<Unit>> = scanned
+        .iter()
+        .filter(|u| u.is_param_file() || !used.contains(u.path.as_path()))
+        .cloned()
+        .collect();
+    // Files reached by no entry (modules of each other only) are still scanned on their own:
+    // nothing is skipped in silence.
+    let mut reached: HashSet<PathBuf> = HashSet::new();
+    let mut stack: Vec<PathBuf> = entries.iter().map(|u| u.path.clone()).collect();
+    while let Some(p) = stack.pop() {
+        if !reached.insert(p.clone()) {
+            continue;
+        }
+        if let Some(rs) = refs.get(p.as_path()) {
+            stack.extend(
+                rs.iter()
+                    .filter(|r| by_path.contains_key(r.as_path()))
+                    .cloned(),
+            );
+        }
+    }
+    let unreached: BTreeSet<&str> = scanned
+        .iter()
+        .filter(|u| !reached.contains(&u.path))
+        .map(|u| u.rel_path.as_str())
+        .collect();
+    entries.extend(
+        scanned
+            .iter()
+            .filter(|u| unreached.contains(u.rel_path.as_str()))
+            .cloned(),
+    );
+    entries.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+
+    // Deep but legal nesting recurses through expressions, variables and module calls:
+    // evaluate on threads with room for it.
+    let run = || -> Vec<(Vec<Resource>, Vec<Diagnostic>)> {
+        entries.par_iter().map(|u| run_entry(&loader, u)).collect()
+    };
+    let results = match rayon::ThreadPoolBuilder::new()
+        .stack_size(256 << 20)
+        .build()
+    {
+        Ok(pool) => pool.install(run),
+        Err(_) => run(),
+    };
+    for (rs, ds) in results {
+        out.resources.extend(rs);
+        out.diagnostics.extend(ds);
+    }
+    out.diagnostics.extend(std::mem::take(
+        &mut *loader.diags.lock().unwrap_or_else(|e| e.into_inner()),
+    ));
+    out
+}
+
+fn run_entry(loader: &Loader, unit: &Arc<Unit>) -> (Vec<Resource>, Vec<Diagnostic>) {
+    let mut sess = Session::new(loader);
+    let mut resources = Vec::new();
+    if unit.is_param_file() {
+        if let Some((target, given)) = super::params::evaluate(&mut sess, unit) {
+            sess.module_stack.push(target.path.clone());
+            let mut inst = Instance::new(&mut sess, target, given, String::new(), Vec::new());
+            inst.lower(&mut resources);
+        }
+    } else {
+        sess.module_stack.push(unit.path.clone());
+        let mut inst = Instance::new(
+            &mut sess,
+            unit.clone(),
+            HashMap::new(),
+            String::new(),
+            Vec::new(),
+        );
+        inst.lower(&mut resources);
+    }
+    (resources, sess.diags)
+}
+
+/// True for a `using none` or a missing `using` (nothing to evaluate).
+pub(super) fn using_target(u: &Unit) -> Option<(&super::syntax::Expr, Option<&str>)> {
+    u.parsed
+        .program
+        .statements
+        .iter()
+        .find_map(|s| match &s.kind {
+            StatementKind::Using(d) => d.path.as_ref().map(|p| {
+                (
+                    p,
+                    match &p.kind {
+                        ExprKind::String(s) => s.as_literal(),
+                        _ => None,
+                    },
+                )
+            }),
+            _ => None,
+        })
+}

@@ -153,6 +153,9 @@ struct ScanArgs {
 
 #[derive(clap::Args)]
 struct RulesArgs {
+    /// Print the full rule reference as Markdown (docs/rules.md).
+    #[arg(long)]
+    markdown: bool,
     /// Extra rule files, as with `scan --rules`.
     #[arg(long = "rules", value_name = "DIR")]
     rules_dirs: Vec<PathBuf>,
@@ -304,6 +307,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rules(args) => {
             let rules = load_rules(&args.rules_dirs)?;
             let mut out = std::io::stdout().lock();
+            if args.markdown {
+                write!(out, "{}", rules::doc::reference_markdown(&rules))?;
+                return Ok(ExitCode::SUCCESS);
+            }
             for r in &rules {
                 writeln!(
                     out,
@@ -314,7 +321,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     rules::doc::control_list(r)
                 )?;
             }
-            writeln!(out, "{} rules", rules.len())?;
+            writeln!(
+                out,
+                "{} rules. {}.",
+                rules.len(),
+                rules::doc::coverage_line(&rules)
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Explain { rule, rules_dirs } => {

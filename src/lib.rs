@@ -280,6 +280,13 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
     );
     diagnostics.extend(triaged.diagnostics);
 
+    // Resource bodies were for the checks and triage; reports need addresses and spans only.
+    // Freeing them here keeps the peak at the larger of evaluation and reporting, not both.
+    let mut model = model;
+    for r in &mut model.resources {
+        r.body = model::Node::new(model::Value::Null, r.body.span);
+    }
+
     // diff-aware gate: only what the change touches
     let mut outside_change = 0;
     if let Some(ch) = &opts.changed {

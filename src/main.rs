@@ -448,6 +448,7 @@ fn prepare(args: &ScanArgs) -> Result<Prepared> {
             config,
             baseline,
             today: None,
+            keep_bodies: false,
             changed: match &args.changed_since {
                 Some(reference) => {
                     let root = args

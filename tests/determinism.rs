@@ -4,7 +4,12 @@
 
 use std::process::Command;
 
-fn scan(threads: &str, format: &str, paths: &[std::path::PathBuf], root: &std::path::Path) -> Vec<u8> {
+fn scan(
+    threads: &str,
+    format: &str,
+    paths: &[std::path::PathBuf],
+    root: &std::path::Path,
+) -> Vec<u8> {
     let out = Command::new(env!("CARGO_BIN_EXE_basegate"))
         .arg("scan")
         .args(paths)
@@ -12,7 +17,11 @@ fn scan(threads: &str, format: &str, paths: &[std::path::PathBuf], root: &std::p
         .arg(root)
         .output()
         .unwrap();
-    assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -36,6 +45,9 @@ fn output_does_not_depend_on_thread_count() {
         assert!(one.len() > 1000);
         assert!(one == many, "{format} differs between 1 and 4 threads");
         // And between two runs.
-        assert!(many == scan("4", format, &paths, &corpus), "{format} differs between runs");
+        assert!(
+            many == scan("4", format, &paths, &corpus),
+            "{format} differs between runs"
+        );
     }
 }

@@ -144,13 +144,16 @@ pub fn builtin_sources() -> &'static [(&'static str, &'static str)] {
 
 /// Loads the built-in rules. They are tested at build time, so an error here is a bug.
 pub fn builtin() -> Vec<Rule> {
-    let mut rules = Vec::new();
-    for (name, text) in builtin_sources() {
-        match load::parse_rule(text, name, "builtin") {
-            Ok(r) => rules.push(r),
+    use rayon::prelude::*;
+    // In parallel: parsing 170 TOML files and compiling their regexes is most of what a
+    // single-file scan costs (the ≤ 20 ms target).
+    let mut rules: Vec<Rule> = builtin_sources()
+        .par_iter()
+        .map(|(name, text)| match load::parse_rule(text, name, "builtin") {
+            Ok(r) => r,
             Err(e) => panic!("built-in rule {name} is invalid: {e}"),
-        }
-    }
+        })
+        .collect();
     rules.sort_by(|a, b| a.id.cmp(&b.id));
     rules
 }

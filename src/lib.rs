@@ -52,6 +52,9 @@ pub struct ScanOptions {
     pub today: Option<config::Date>,
     /// The frameworks and CIS level the compliance view reports on.
     pub enforced: report::compliance::Enforced,
+    /// Keep resource bodies in the result (tests and tools that inspect evaluated values);
+    /// by default they are freed once the checks are done.
+    pub keep_bodies: bool,
     /// Report and gate only on these changed lines (`--changed-since`, see [`changes`]).
     pub changed: Option<changes::Changes>,
 }
@@ -279,6 +282,15 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         },
     );
     diagnostics.extend(triaged.diagnostics);
+
+    // Resource bodies were for the checks and triage; reports need addresses and spans only.
+    // Freeing them here keeps the peak at the larger of evaluation and reporting, not both.
+    let mut model = model;
+    if !opts.keep_bodies {
+        for r in &mut model.resources {
+            r.body = model::Node::new(model::Value::Null, r.body.span);
+        }
+    }
 
     // diff-aware gate: only what the change touches
     let mut outside_change = 0;

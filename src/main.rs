@@ -448,6 +448,7 @@ fn prepare(args: &ScanArgs) -> Result<Prepared> {
             config,
             baseline,
             today: None,
+            keep_bodies: false,
             changed: match &args.changed_since {
                 Some(reference) => {
                     let root = args
@@ -503,9 +504,12 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
     };
     match &args.output {
         Some(path) => {
-            let mut buf = Vec::new();
-            report::render(&result, format, &render, &mut buf)?;
-            std::fs::write(path, buf)
+            // Streamed: a report of a large repository is tens of megabytes.
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            report::render(&result, format, &render, &mut out)
+                .and_then(|_| out.flush())
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
         None => {

@@ -12,6 +12,7 @@ fn scan_text(name: &str, text: &str) -> (tempfile::TempDir, ScanResult) {
         paths: vec![dir.path().to_path_buf()],
         root: Some(dir.path().to_path_buf()),
         rules: basegate::rules::builtin(),
+        keep_bodies: true,
         ..Default::default()
     };
     let r = scan(&opts);

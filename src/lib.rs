@@ -299,7 +299,6 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
 
     // Resource bodies were for the checks and triage; reports need addresses and spans only.
     // Freeing them here keeps the peak at the larger of evaluation and reporting, not both.
-    let mut model = model;
     if !opts.keep_bodies {
         for r in &mut model.resources {
             r.body = model::Node::new(model::Value::Null, r.body.span);

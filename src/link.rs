@@ -123,11 +123,54 @@ pub fn run(resources: Vec<Resource>) -> Model {
             );
         }
     }
+    // A partial update of a resource in the scan (`azapi_update_resource` on an
+    // `azapi_resource` of the same type) changes that resource: merge what it sets into the
+    // target, so the target is judged as it will be after apply. The update's own values
+    // keep their spans, so a finding points at the line that set them.
+    let mut resources = resources;
+    let mut merges = Vec::new();
+    for e in &edges {
+        let (from, to) = (&resources[e.from.0 as usize], &resources[e.to.0 as usize]);
+        if from.partial
+            && e.kind == crate::model::EdgeKind::Reference
+            && e.path == "resource_id"
+            && from.type_name.eq_ignore_ascii_case(&to.type_name)
+        {
+            merges.push((e.from.0 as usize, e.to.0 as usize));
+        }
+    }
+    for (from, to) in merges {
+        let patch = resources[from].body.clone();
+        merge_into(&mut resources[to].body, patch);
+    }
     let mut model = Model::new(resources, edges);
     unresolved.sort();
     unresolved.dedup();
     model.unresolved = unresolved;
     model
+}
+
+/// Deep merge of objects: `patch` wins; identity fields stay the target's.
+fn merge_into(target: &mut crate::model::Node, patch: crate::model::Node) {
+    use crate::model::Value;
+    let span = patch.span;
+    match (&mut target.value, patch.value) {
+        (Value::Object(dst), Value::Object(src)) => {
+            for (k, v) in src {
+                if ["type", "apiVersion", "name"]
+                    .iter()
+                    .any(|x| x.eq_ignore_ascii_case(&k))
+                {
+                    continue;
+                }
+                match dst.iter_mut().find(|(dk, _)| dk.eq_ignore_ascii_case(&k)) {
+                    Some((_, slot)) => merge_into(slot, v),
+                    None => dst.push((k, v)),
+                }
+            }
+        }
+        (_, v) => *target = crate::model::Node::new(v, span),
+    }
 }
 
 fn unknown_ids(

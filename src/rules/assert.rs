@@ -240,8 +240,11 @@ impl Assertion {
                 let expected = expect.clone().unwrap_or_else(|| op.describe());
                 match resolved {
                     Resolved::Unknown(reason) => Verdict::Unknown(reason),
-                    // A partial update leaves what it omits unchanged: nothing to judge.
-                    Resolved::Absent(_) if ctx.resource.partial => Verdict::NotApplicable,
+                    // A partial update leaves what it omits unchanged, at a value not
+                    // known here: neither a pass nor a failure.
+                    Resolved::Absent(_) if ctx.resource.partial => Verdict::Unknown(
+                        "not set by this partial update; the current value is not known".into(),
+                    ),
                     Resolved::Absent(null_at) => {
                         let default_absent = match op {
                             Op::Each(_) => Absent::Pass,
@@ -317,6 +320,10 @@ impl Assertion {
                 absent,
                 expect,
             } => {
+                // A partial update's connections belong to the resource it updates.
+                if ctx.resource.partial {
+                    return Verdict::NotApplicable;
+                }
                 let link_ok = |kind: crate::model::EdgeKind, path: &str| {
                     edge.is_none_or(|k| k == kind)
                         && via.as_ref().is_none_or(|v| {

@@ -12,8 +12,22 @@ pub fn lower(ev: &Eval, block: &Block, scope: &mut Scope, links: &mut Vec<Link>)
     let inst = ev.inst(scope.inst);
     let tf_type = block.labels[0].clone();
     let tf = ev.eval_body(&block.body, scope, "", links, block.span, true);
+    // An update whose type is a child type (`Microsoft.Storage/storageAccounts/blobServices`)
+    // addressed below another resource's id (`"${azapi_resource.st.id}/blobServices/default"`)
+    // configures a child of that resource: link it as one, as `parent_id` would.
+    let child_update = tf_type == "azapi_update_resource"
+        && block
+            .body
+            .attr("type")
+            .and_then(|a| match &a.expr.kind {
+                ExprKind::Str(s) => {
+                    Some(s.split('@').next().unwrap_or("").matches('/').count() >= 2)
+                }
+                _ => None,
+            })
+            .unwrap_or(false);
     for l in links.iter_mut() {
-        if l.path == "parent_id" {
+        if l.path == "parent_id" || (l.path == "resource_id" && child_update) {
             l.kind = EdgeKind::Parent;
         } else if l.path == "resource_id" {
             l.kind = EdgeKind::Reference;

@@ -38,6 +38,21 @@ const BICEP_KNOWN_BUGS: &[(&str, &str)] = &[
         "BG1016/unknown-target.bicep",
         "existing resource with an unknown name is not a possible alias",
     ),
+    // A diagnostic setting scoped to an `existing` service child (`parent: stg`) of a declared
+    // account, without an explicit dependsOn: it is the account's service (and Bicep compiles
+    // in the dependsOn on the account), but the setting is linked to neither.
+    (
+        "BG1014/pass-existing-child.bicep",
+        "scope on an existing child of a declared resource is not linked to it",
+    ),
+    (
+        "BG1015/pass-existing-child.bicep",
+        "scope on an existing child of a declared resource is not linked to it",
+    ),
+    (
+        "BG1016/pass-existing-child.bicep",
+        "scope on an existing child of a declared resource is not linked to it",
+    ),
 ];
 
 fn fixture_files(dir: &Path) -> Vec<PathBuf> {

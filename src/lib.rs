@@ -249,7 +249,21 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
 
     // one shape per setting, then the graph
     normalize::run(&mut resources);
-    let model = link::run(resources);
+    let mut model = link::run(resources);
+    {
+        let mut folders: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+        for f in sources.files() {
+            let dir = f
+                .rel_path
+                .rsplit_once('/')
+                .map(|(d, _)| d)
+                .unwrap_or("")
+                .to_string();
+            let n = folders.len() as u32;
+            let id = *folders.entry(dir).or_insert(n);
+            model.folders.push(id);
+        }
+    }
 
     // check
     let rel = |f: FileId| sources.get(f).rel_path.clone();
@@ -285,7 +299,6 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
 
     // Resource bodies were for the checks and triage; reports need addresses and spans only.
     // Freeing them here keeps the peak at the larger of evaluation and reporting, not both.
-    let mut model = model;
     if !opts.keep_bodies {
         for r in &mut model.resources {
             r.body = model::Node::new(model::Value::Null, r.body.span);

@@ -274,6 +274,10 @@ pub struct Model {
     /// they may point at any resource, so "nothing links here" cannot be concluded.
     /// References to a known target outside the scan are not listed: they point elsewhere.
     pub unresolved: Vec<(ResourceId, EdgeKind, String)>,
+    /// The folder of each file (by `FileId` index), as a small number: an unresolved link
+    /// only clouds connected-resource verdicts in its own folder (one deployment, one
+    /// Terraform module). Empty: every file counts as one folder.
+    pub folders: Vec<u32>,
     outgoing: Vec<Vec<usize>>,
     incoming: Vec<Vec<usize>>,
 }
@@ -292,8 +296,20 @@ impl Model {
             resources,
             edges,
             unresolved: Vec::new(),
+            folders: Vec::new(),
             outgoing,
             incoming,
+        }
+    }
+
+    /// Whether two files share a folder (true when folders are not known).
+    pub fn same_folder(&self, a: FileId, b: FileId) -> bool {
+        match (
+            self.folders.get(a.0 as usize),
+            self.folders.get(b.0 as usize),
+        ) {
+            (Some(x), Some(y)) => x == y,
+            _ => true,
         }
     }
 

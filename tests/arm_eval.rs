@@ -259,3 +259,42 @@ fn exponential_variables_are_bounded() {
     assert_eq!(r.model.resources.len(), 1);
     assert!(r.model.resources[0].name.is_none());
 }
+
+#[test]
+fn an_unknown_reference_elsewhere_does_not_hide_a_missing_private_endpoint() {
+    // b/ holds a private endpoint whose target is a parameter without value: it may point at
+    // any account — but only of its own deployment, not at the one in a.json's folder.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("a")).unwrap();
+    std::fs::create_dir_all(d.join("b")).unwrap();
+    std::fs::write(
+        d.join("a/a.json"),
+        template(r#"[{"type": "Microsoft.Storage/storageAccounts", "apiVersion": "2023-05-01", "name": "sta", "properties": {}}]"#),
+    )
+    .unwrap();
+    let pe = r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "contentVersion": "1.0.0.0",
+      "parameters": {"target": {"type": "string"}},
+      "resources": [{"type": "Microsoft.Network/privateEndpoints", "apiVersion": "2023-04-01", "name": "pe",
+        "properties": {"privateLinkServiceConnections": [{"name": "c", "properties": {"privateLinkServiceId": "[parameters('target')]", "groupIds": ["blob"]}}]}}]}"#;
+    std::fs::write(d.join("b/b.json"), pe).unwrap();
+    let r = scan(&ScanOptions {
+        paths: vec![d.to_path_buf()],
+        root: Some(d.to_path_buf()),
+        rules: basegate::rules::builtin(),
+        ..Default::default()
+    });
+    assert!(
+        r.findings.iter().any(|f| f.rule_id == "BG1011"),
+        "BG1011 hidden by an unrelated template"
+    );
+    // In the same folder the unknown target may be this account: unknown, no finding.
+    std::fs::write(d.join("a/b.json"), pe).unwrap();
+    let r = scan(&ScanOptions {
+        paths: vec![d.to_path_buf()],
+        root: Some(d.to_path_buf()),
+        rules: basegate::rules::builtin(),
+        ..Default::default()
+    });
+    assert!(!r.findings.iter().any(|f| f.rule_id == "BG1011"));
+}

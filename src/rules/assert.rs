@@ -360,6 +360,9 @@ impl Assertion {
                     // repository) may be the one we look for: unknown, not missing.
                     let dangling = ctx.model.unresolved.iter().any(|(from, kind, path)| {
                         link_ok(*kind, path)
+                            && ctx
+                                .model
+                                .same_folder(ctx.model.get(*from).file, ctx.resource.file)
                             && if *outgoing {
                                 *from == ctx.id
                             } else {

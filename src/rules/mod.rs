@@ -149,10 +149,12 @@ pub fn builtin() -> Vec<Rule> {
     // single-file scan costs (the ≤ 20 ms target).
     let mut rules: Vec<Rule> = builtin_sources()
         .par_iter()
-        .map(|(name, text)| match load::parse_rule(text, name, "builtin") {
-            Ok(r) => r,
-            Err(e) => panic!("built-in rule {name} is invalid: {e}"),
-        })
+        .map(
+            |(name, text)| match load::parse_rule(text, name, "builtin") {
+                Ok(r) => r,
+                Err(e) => panic!("built-in rule {name} is invalid: {e}"),
+            },
+        )
         .collect();
     rules.sort_by(|a, b| a.id.cmp(&b.id));
     rules

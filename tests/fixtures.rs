@@ -13,9 +13,46 @@ use std::path::{Path, PathBuf};
 /// Languages whose frontend has landed; fixtures in the others wait for it.
 const EXTENSIONS: &[&str] = &["json", "tf", "bicep", "bicepparam"];
 
-/// Rules whose fixtures must include Bicep cases.
-const BICEP_REQUIRED: &[&str] = &[
-    "BG1001", "BG1002", "BG1003", "BG1101", "BG1301", "BG1302", "BG1401",
+/// Rules with an ARM check that need not have Bicep fixtures (Bicep lowers to the ARM
+/// dialect, so every other ARM rule has Bicep `fail`, `pass`, `absent` and `unknown` cases,
+/// and a `fail` case whose value comes from a `param`, a `var` or a `.bicepparam` file).
+/// Empty: every rule has them.
+const BICEP_EXEMPT: &[&str] = &[];
+
+/// Bicep fixtures that state what Azure does but show an evaluator bug: the walker checks
+/// that each still disagrees with its `expect:` markers (remove the entry once it is fixed).
+const BICEP_KNOWN_BUGS: &[(&str, &str)] = &[
+    // A diagnostic setting scoped to `existingAccount::service`, where the existing account's
+    // name is a parameter: it may be this account, so the verdict should be unknown; the
+    // evaluator does not treat an `existing` resource with an unknown name as a possible
+    // alias of a declared one, and reports the account as not logged.
+    (
+        "BG1014/unknown-target.bicep",
+        "existing resource with an unknown name is not a possible alias",
+    ),
+    (
+        "BG1015/unknown-target.bicep",
+        "existing resource with an unknown name is not a possible alias",
+    ),
+    (
+        "BG1016/unknown-target.bicep",
+        "existing resource with an unknown name is not a possible alias",
+    ),
+    // A diagnostic setting scoped to an `existing` service child (`parent: stg`) of a declared
+    // account, without an explicit dependsOn: it is the account's service (and Bicep compiles
+    // in the dependsOn on the account), but the setting is linked to neither.
+    (
+        "BG1014/pass-existing-child.bicep",
+        "scope on an existing child of a declared resource is not linked to it",
+    ),
+    (
+        "BG1015/pass-existing-child.bicep",
+        "scope on an existing child of a declared resource is not linked to it",
+    ),
+    (
+        "BG1016/pass-existing-child.bicep",
+        "scope on an existing child of a declared resource is not linked to it",
+    ),
 ];
 
 fn fixture_files(dir: &Path) -> Vec<PathBuf> {
@@ -104,17 +141,38 @@ fn rule_fixtures() {
                 }
             }
         }
-        // Bicep lowers to the ARM dialect; these rules prove it case by case, and through
-        // a parameter default (`fail-param.bicep`).
-        if BICEP_REQUIRED.contains(&rule.id.as_str()) {
-            for case in ["fail.", "fail-param.", "pass", "absent", "unknown"] {
+        // Bicep lowers to the ARM dialect: every ARM rule proves it case by case, and with a
+        // value that arrives through a parameter default, a variable or a `.bicepparam` file.
+        let has_arm = rule
+            .checks
+            .iter()
+            .any(|c| c.dialect == basegate::model::Dialect::Arm);
+        if has_arm && !BICEP_EXEMPT.contains(&rule.id.as_str()) {
+            let bicep = |n: &str| n.ends_with(".bicep") || n.ends_with(".bicepparam");
+            for case in ["fail", "pass", "absent", "unknown"] {
                 let have = files.iter().any(|f| {
                     let n = f.file_name().unwrap().to_string_lossy();
-                    n.starts_with(case) && n.ends_with(".bicep")
+                    n.starts_with(case) && bicep(&n)
                 });
                 if !have {
                     failures.push(format!("{}: no `{case}` fixture for Bicep", rule.id));
                 }
+            }
+            let indirect = files.iter().any(|f| {
+                let n = f.file_name().unwrap().to_string_lossy();
+                n.starts_with("fail")
+                    && (n.ends_with(".bicepparam")
+                        || (n.ends_with(".bicep")
+                            && std::fs::read_to_string(f).unwrap().lines().any(|l| {
+                                (l.starts_with("param ") && l.contains(" = "))
+                                    || l.starts_with("var ")
+                            })))
+            });
+            if !indirect {
+                failures.push(format!(
+                    "{}: no Bicep `fail` fixture whose value comes from a param default, a var or a .bicepparam file",
+                    rule.id
+                ));
             }
         }
         for file in files {
@@ -139,6 +197,16 @@ fn rule_fixtures() {
                     src.line_col(f.span.start).line
                 })
                 .collect();
+            let key = format!("{}/{name}", rule.id);
+            if let Some((_, bug)) = BICEP_KNOWN_BUGS.iter().find(|(f, _)| *f == key) {
+                if got == expected {
+                    failures.push(format!(
+                        "{key}: listed in BICEP_KNOWN_BUGS ({bug}) but now right: remove the entry"
+                    ));
+                }
+                checked += 1;
+                continue;
+            }
             if got != expected {
                 failures.push(format!(
                     "{}/{name}: findings on lines {got:?}, expected {expected:?}{}",

@@ -401,7 +401,7 @@ impl Eval<'_> {
             let kind = source_kind(&src_text, local_source(call).is_some());
             let msg = match kind {
                 "local source" => format!(
-                    "module {name}: local source '{src_text}' has no Terraform files; its resources are not scanned"
+                    "module {name}: local source '{src_text}' has no Terraform files among those scanned (if it lies outside the scanned folder, scan the folder that contains both); its resources are not scanned"
                 ),
                 "" => format!(
                     "module {name}: source is not a literal string; its resources are not scanned"

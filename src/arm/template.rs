@@ -301,7 +301,7 @@ impl<'d> Evaluator<'d> {
             Err(e) => {
                 self.diags.push(
                     Diagnostic::error(
-                        offset_span(span, e.offset),
+                        offset_span(span, src, e.offset),
                         format!("template expression does not parse: {}", e.message),
                     )
                     .with_help("Azure rejects this template at deployment; fix the expression"),
@@ -326,7 +326,7 @@ impl<'d> Evaluator<'d> {
                     ),
                     other => format!("template expression cannot be evaluated: {other}"),
                 };
-                self.warn(offset_span(span, e.offset()), msg);
+                self.warn(offset_span(span, src, e.offset()), msg);
                 Node::unknown(format!("expression error: {e}"), span)
             }
         }
@@ -969,7 +969,16 @@ impl Scope for Evaluator<'_> {
 }
 
 /// Points inside an expression string: the string's span starts at its opening quote.
-fn offset_span(span: Span, offset: u32) -> Span {
+///
+/// `offset` counts bytes of the decoded string `src`, the span covers the literal as
+/// written: the two line up only when the literal has no escapes. With one (`\"`,
+/// `\u00e9`), or when the span is not the literal's, the offset could land past the
+/// string or inside a character (found by the `arm_json` fuzz target: a wrong column, and a
+/// panic for any code slicing the text there), so the whole span is pointed at instead.
+fn offset_span(span: Span, src: &str, offset: u32) -> Span {
+    if span.end.saturating_sub(span.start) as usize != src.len() + 2 {
+        return span;
+    }
     let start = (span.start + 1 + offset).min(span.end);
     Span {
         file: span.file,

@@ -110,16 +110,13 @@ impl<'a> Loader<'a> {
         }
         let r = match self.sources.find_by_path(path) {
             Some(id) => Ok((id, self.sources.get(id).text.clone())),
-            None => std::fs::read(path)
-                .map_err(|e| e.to_string())
-                .and_then(discover::decode)
-                .map(|text| {
-                    let rel = discover::relative(&self.root, path);
-                    (
-                        self.sources.add(path.to_path_buf(), rel, text.clone()),
-                        text,
-                    )
-                }),
+            None => read_referenced(path).map(|text| {
+                let rel = discover::relative(&self.root, path);
+                (
+                    self.sources.add(path.to_path_buf(), rel, text.clone()),
+                    text,
+                )
+            }),
         };
         let r = r.and_then(|(id, text)| {
             crate::json::parse(&text, id)
@@ -136,13 +133,7 @@ impl<'a> Loader<'a> {
         if let Some(u) = units.get(path) {
             return u.clone();
         }
-        let r = if path.is_dir() {
-            Err("it is a folder".to_string())
-        } else {
-            std::fs::read(path)
-                .map_err(|e| e.to_string())
-                .and_then(discover::decode)
-        };
+        let r = read_referenced(path);
         let r = r.map(|text| {
             let parsed = super::parse(&text);
             let rel = discover::relative(&self.root, path);
@@ -161,6 +152,34 @@ impl<'a> Loader<'a> {
         units.insert(path.to_path_buf(), r.clone());
         r
     }
+}
+
+/// Reads a file a module, `using` or import path leads to. The path is written in the
+/// scanned code and may name anything (`'../../../dev/zero'`, a FIFO, `/dev/stdin`): reading
+/// that unchecked hangs the gate or exhausts its memory. So only a regular file is read, and
+/// no more of it than the discover stage's default size cap.
+fn read_referenced(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if meta.is_dir() {
+        return Err("it is a folder".to_string());
+    }
+    if !meta.is_file() {
+        return Err("it is not a regular file".to_string());
+    }
+    let cap = discover::DEFAULT_MAX_FILE_SIZE;
+    let too_large = || format!("it is larger than {} MiB", cap >> 20);
+    if meta.len() > cap {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(cap + 1).read_to_end(&mut bytes))
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > cap {
+        return Err(too_large());
+    }
+    discover::decode(bytes)
 }
 
 /// Local files a unit refers to: module paths and its `using` target.

@@ -48,6 +48,12 @@ fn json_compliance_lists_every_control_with_a_status() {
     assert_eq!(status("4.15"), "unknown"); // TLS from a parameter without default
     assert_eq!(status("3.3.5"), "not_applicable"); // no key vault declared
     assert_eq!(status("2.1.1"), "manual"); // Entra setting
+                                           // A Defender plan is a subscription setting, often kept in another repository: not
+                                           // declared here is "unknown, look where it is", not "does not apply".
+    assert_eq!(status("3.1.3.1"), "unknown");
+    let c = cis.iter().find(|c| c["id"] == "3.1.3.1").unwrap();
+    assert!(c["note"].as_str().unwrap().contains("not declared"));
+    assert!(cis.iter().find(|c| c["id"] == "4.1").unwrap()["note"].is_null());
     let c41 = cis.iter().find(|c| c["id"] == "4.1").unwrap();
     assert_eq!(
         c41["resources"][0]["address"],

@@ -4,6 +4,7 @@
 //! behind each verdict. The JSON, Markdown and HTML reports all render this one model.
 
 use crate::check::Outcome;
+use crate::rules::Undeclared;
 use crate::ScanResult;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -87,7 +88,15 @@ pub struct Control {
     pub status: Status,
     pub rules: Vec<String>,
     pub resources: Vec<ResourceVerdict>,
+    /// Why the status is what it is, when the status alone would mislead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'static str>,
 }
+
+/// The note on a control whose rules judge subscription settings none of the scanned files
+/// declare.
+pub const UNDECLARED_NOTE: &str =
+    "not declared in the scanned files: it may be managed elsewhere; verify where it is";
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Posture {
@@ -142,7 +151,7 @@ pub fn build(result: &ScanResult, enforced: Enforced) -> Posture {
         let e = active_fail.entry((f.rule, f.resource.0)).or_insert(false);
         *e |= f.suppression.is_none();
     }
-    let verdicts = |rules: &[usize]| -> (Status, Vec<ResourceVerdict>) {
+    let verdicts = |rules: &[usize]| -> (Status, Vec<ResourceVerdict>, Option<&'static str>) {
         let mut status = Status::NotApplicable;
         let mut resources = Vec::new();
         for ev in result
@@ -176,7 +185,14 @@ pub fn build(result: &ScanResult, enforced: Enforced) -> Posture {
         resources.sort_by(|a, b| (&a.file, a.line, &a.address).cmp(&(&b.file, b.line, &b.address)));
         resources
             .dedup_by(|a, b| a.address == b.address && a.file == b.file && a.outcome == b.outcome);
-        (status, resources)
+        if resources.is_empty()
+            && rules
+                .iter()
+                .any(|&i| result.rules[i].undeclared == Undeclared::Unknown)
+        {
+            return (Status::Unknown, resources, Some(UNDECLARED_NOTE));
+        }
+        (status, resources, None)
     };
     let mut controls = Vec::new();
     if enforced.cis {
@@ -196,10 +212,10 @@ pub fn build(result: &ScanResult, enforced: Enforced) -> Posture {
                 .filter(|(_, r)| r.controls.cis.iter().any(|c| c.id == id))
                 .map(|(i, _)| i)
                 .collect();
-            let (status, resources) = if iac == "no" || other == "yes" {
-                (Status::Manual, Vec::new())
+            let (status, resources, note) = if iac == "no" || other == "yes" {
+                (Status::Manual, Vec::new(), None)
             } else if rules.is_empty() {
-                (Status::NotCovered, Vec::new())
+                (Status::NotCovered, Vec::new(), None)
             } else {
                 verdicts(&rules)
             };
@@ -212,6 +228,7 @@ pub fn build(result: &ScanResult, enforced: Enforced) -> Posture {
                 status,
                 rules: rules.iter().map(|&i| result.rules[i].id.clone()).collect(),
                 resources,
+                note,
             });
         }
     }
@@ -230,8 +247,8 @@ pub fn build(result: &ScanResult, enforced: Enforced) -> Posture {
                 .collect();
             // Most MCSB controls are processes (incident response, governance): without a
             // rule they are a matter for people, not for templates.
-            let (status, resources) = if rules.is_empty() {
-                (Status::Manual, Vec::new())
+            let (status, resources, note) = if rules.is_empty() {
+                (Status::Manual, Vec::new(), None)
             } else {
                 verdicts(&rules)
             };
@@ -244,6 +261,7 @@ pub fn build(result: &ScanResult, enforced: Enforced) -> Posture {
                 status,
                 rules: rules.iter().map(|&i| result.rules[i].id.clone()).collect(),
                 resources,
+                note,
             });
         }
     }

@@ -86,7 +86,9 @@ fn badge(s: Status) -> String {
 }
 
 fn control_row(c: &Control, out: &mut dyn Write) -> std::io::Result<()> {
-    let resources = if c.resources.is_empty() {
+    let resources = if let Some(note) = c.note {
+        format!("<small>{}</small>", esc(note))
+    } else if c.resources.is_empty() {
         String::new()
     } else {
         let items: String = c

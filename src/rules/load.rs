@@ -2,7 +2,7 @@
 //! its own rules in this format and must be able to fix them without reading our code.
 
 use super::assert::{Absent, Assertion, Op, Path};
-use super::{Check, CisRef, Controls, Remediation, Rule, Severity};
+use super::{Check, CisRef, Controls, Remediation, Rule, Severity, Undeclared};
 use crate::model::{Dialect, EdgeKind, Node, Value};
 use crate::source::Span;
 use toml::Value as T;
@@ -37,6 +37,7 @@ const TOP_KEYS: &[&str] = &[
     "severity",
     "precision",
     "sensitive",
+    "undeclared",
     "description",
     "rationale",
     "controls",
@@ -130,6 +131,15 @@ fn build(doc: &toml::Table, origin: &str) -> R<Rule> {
             None => false,
             Some(T::Boolean(b)) => *b,
             Some(_) => return Err("`sensitive` must be true or false".into()),
+        },
+        undeclared: match opt_str(doc, "undeclared")?.as_deref() {
+            None | Some("not_applicable") => Undeclared::NotApplicable,
+            Some("unknown") => Undeclared::Unknown,
+            Some(other) => {
+                return Err(format!(
+                    "`undeclared` {other:?}: expected \"not_applicable\" or \"unknown\""
+                ))
+            }
         },
         origin: origin.to_string(),
         file: String::new(),

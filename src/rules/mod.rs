@@ -84,6 +84,20 @@ pub struct Check {
     pub assert: Assertion,
 }
 
+/// The verdict on a control when no resource a rule applies to is declared.
+///
+/// Most rules judge a workload's own resources: none declared, nothing to judge. Settings
+/// of the subscription (Defender plans, security contacts, the activity-log diagnostic
+/// setting, a Bastion host in the hub) usually live in another repository, and "we did not
+/// see it" must not read as "it does not apply": those rules say `unknown`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Undeclared {
+    #[default]
+    NotApplicable,
+    Unknown,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Remediation {
     pub text: String,
@@ -110,6 +124,9 @@ pub struct Rule {
     pub precision: String,
     /// The checked values may be secrets: messages never print them.
     pub sensitive: bool,
+    /// What the compliance view says when the scanned files declare no resource the rule
+    /// applies to.
+    pub undeclared: Undeclared,
     /// Where the rule came from: `builtin` or the path of the team's rule file.
     pub origin: String,
     /// The file name it was read from (`BG1001.toml`).

@@ -174,21 +174,39 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
             param_index.insert(candidate, id);
         }
     }
+    // Each frontend's output is normalized (per file) and cut down to what the rules read
+    // as soon as it exists, so full bodies of every file never sit in memory together
+    // (rules/projection.rs).
+    let projection = (!opts.keep_bodies).then(|| rules::projection::Projection::new(&opts.rules));
+    let settle = |resources: &mut Vec<model::Resource>| {
+        normalize::run(resources);
+        if let Some(p) = &projection {
+            resources
+                .iter_mut()
+                .filter(|r| r.language != model::Language::Terraform)
+                .for_each(|r| p.apply(r));
+        }
+    };
     let arm_out: Vec<arm::Output> = files
         .par_iter()
         .filter(|(_, k, _)| *k == FileKind::ArmTemplate)
-        .map(|(id, _, _)| arm::evaluate_file(&sources, *id, &param_index, explicit_params))
+        .map(|(id, _, _)| {
+            let mut o = arm::evaluate_file(&sources, *id, &param_index, explicit_params);
+            settle(&mut o.resources);
+            o
+        })
         .collect();
     let bicep_files: Vec<FileId> = files
         .iter()
         .filter(|(_, k, _)| matches!(k, FileKind::Bicep | FileKind::BicepParam))
         .map(|(id, _, _)| *id)
         .collect();
-    let bicep_out = if bicep_files.is_empty() {
+    let mut bicep_out = if bicep_files.is_empty() {
         bicep::Output::default()
     } else {
         bicep::evaluate(&sources, &bicep_files, &root)
     };
+    settle(&mut bicep_out.resources);
     let tf_files: Vec<FileId> = files
         .iter()
         .filter(|(_, k, _)| {
@@ -202,7 +220,7 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         })
         .map(|(id, _, _)| *id)
         .collect();
-    let tf_out = if tf_files.is_empty() {
+    let mut tf_out = if tf_files.is_empty() {
         None
     } else {
         Some(terraform::evaluate(&terraform::Input {
@@ -214,6 +232,11 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
             assume_azurerm: opts.assume_azurerm.clone(),
         }))
     };
+    if let Some(o) = &mut tf_out {
+        // Terraform bodies are projected after linking: the linker reads their id
+        // attributes and merges partial updates into their targets.
+        settle(&mut o.resources);
+    }
     let mut resources = Vec::new();
     for o in arm_out {
         resources.extend(o.resources);
@@ -248,8 +271,14 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
     }
 
     // one shape per setting, then the graph
-    normalize::run(&mut resources);
     let mut model = link::run(resources);
+    if let Some(p) = &projection {
+        model
+            .resources
+            .iter_mut()
+            .filter(|r| r.language == model::Language::Terraform)
+            .for_each(|r| p.apply(r));
+    }
     {
         let mut folders: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
         for f in sources.files() {

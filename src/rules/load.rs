@@ -1,7 +1,7 @@
 //! Rule files (TOML) → [`Rule`]. Errors name the file and the field, because a team writes
 //! its own rules in this format and must be able to fix them without reading our code.
 
-use super::assert::{Absent, Assertion, Op, Path};
+use super::assert::{Absent, Assertion, Op, Path, Pattern};
 use super::{Check, CisRef, Controls, Remediation, Rule, Severity, Undeclared};
 use crate::model::{Dialect, EdgeKind, Node, Value};
 use crate::source::Span;
@@ -340,7 +340,7 @@ fn assertion(v: &T, at: &str) -> R<Assertion> {
             let s = arg
                 .as_str()
                 .ok_or_else(|| format!("`{here}` must be a regular expression string"))?;
-            let r = regex::Regex::new(s).map_err(|e| format!("`{here}`: {e}"))?;
+            let r = Pattern::new(s).map_err(|e| format!("`{here}`: {e}"))?;
             if name == "matches" {
                 Op::Matches(r)
             } else {

@@ -9,6 +9,7 @@
 pub mod assert;
 pub mod doc;
 pub mod load;
+pub mod projection;
 
 use crate::model::Dialect;
 pub use assert::{Assertion, Verdict};

@@ -115,6 +115,11 @@ pub enum Assertion {
         absent: Absent,
         expect: Option<String>,
     },
+    /// `{ declared = true }`: the resource is declared (and passed the check's `when`). For
+    /// controls that ask whether something exists at all (a Bastion host, a custom role):
+    /// passes, or is unknown when the resource is deployed only under a condition not known
+    /// before deployment. Never fails.
+    Declared,
 }
 
 /// One place that makes an assertion fail.
@@ -162,14 +167,22 @@ fn resolve<'a>(node: &'a Node, segments: &[String]) -> Resolved<'a> {
     let mut current: Vec<&'a Node> = vec![node];
     for seg in segments {
         let mut next = Vec::new();
+        // `[*]` or `[*Effect]`: every member (of an object) whose name matches the pattern.
+        let wildcard = seg
+            .strip_prefix('[')
+            .and_then(|s| s.strip_suffix(']'))
+            .filter(|p| p.contains('*'));
+        let members = |n: &'a Node, out: &mut Vec<&'a Node>| match (wildcard, &n.value) {
+            (Some(p), Value::Object(m)) => {
+                out.extend(m.iter().filter(|(k, _)| glob_match(p, k)).map(|(_, v)| v))
+            }
+            (None, _) => out.extend(n.get(seg)),
+            _ => {}
+        };
         for n in current {
             match &n.value {
                 Value::Unknown(u) => return Resolved::Unknown(u.reason.clone()),
-                Value::Object(_) => {
-                    if let Some(child) = n.get(seg) {
-                        next.push(child);
-                    }
-                }
+                Value::Object(_) => members(n, &mut next),
                 // Terraform blocks are arrays of objects; `network_rules.default_action`
                 // means "in every network_rules block". Explicit `[*]` does the same in ARM.
                 Value::Array(items) => {
@@ -178,8 +191,8 @@ fn resolve<'a>(node: &'a Node, segments: &[String]) -> Resolved<'a> {
                             next.push(item);
                         } else if let Value::Unknown(u) = &item.value {
                             return Resolved::Unknown(u.reason.clone());
-                        } else if let Some(child) = item.get(seg) {
-                            next.push(child);
+                        } else {
+                            members(item, &mut next);
                         }
                     }
                 }
@@ -201,6 +214,28 @@ fn resolve<'a>(node: &'a Node, segments: &[String]) -> Resolved<'a> {
     Resolved::Values(current)
 }
 
+/// A name pattern where `*` stands for any run of characters; case-insensitive, as ARM
+/// property names are.
+fn glob_match(pattern: &str, name: &str) -> bool {
+    let (p, n) = (pattern.to_ascii_lowercase(), name.to_ascii_lowercase());
+    let parts: Vec<&str> = p.split('*').collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if parts.len() == 1 {
+        return p == n;
+    }
+    if !n.starts_with(first) || n.len() < first.len() + last.len() || !n.ends_with(last) {
+        return false;
+    }
+    let mut rest = &n[first.len()..n.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
 fn header_or(span: Span, header: Span) -> Span {
     // The root object's span covers the whole resource: point at the header instead.
     if span.start <= header.start && span.end >= header.end {
@@ -211,6 +246,16 @@ fn header_or(span: Span, header: Span) -> Span {
 }
 
 impl Assertion {
+    /// Whether the assertion can ever fail. Only combinations of `declared` cannot: a check
+    /// made of them is an existence check, with no failing case.
+    pub fn can_fail(&self) -> bool {
+        match self {
+            Assertion::Declared => false,
+            Assertion::All(items) | Assertion::Any(items) => items.iter().any(Assertion::can_fail),
+            Assertion::Leaf { .. } | Assertion::Not(..) | Assertion::Related { .. } => true,
+        }
+    }
+
     pub fn eval(&self, node: &Node, ctx: &Ctx) -> Verdict {
         match self {
             Assertion::Leaf {
@@ -271,6 +316,10 @@ impl Assertion {
                     }
                 }
             }
+            Assertion::Declared => match &ctx.resource.conditional {
+                Some(reason) => Verdict::Unknown(reason.clone()),
+                None => Verdict::Pass,
+            },
             Assertion::All(items) => all(items.iter().map(|a| a.eval(node, ctx)).collect()),
             Assertion::Any(items) => {
                 let mut unknown = None;
@@ -751,6 +800,116 @@ mod tests {
         assert_eq!(covers(&s("80,443"), 443), Some(true));
         assert_eq!(covers(&s("3389"), 22), Some(false));
         assert_eq!(covers(&Value::Int(22), 22), Some(true));
+    }
+
+    fn resource(json: &str, conditional: Option<&str>) -> Resource {
+        let body = crate::json::parse(json, crate::source::FileId(0))
+            .unwrap()
+            .root;
+        Resource {
+            dialect: crate::model::Dialect::Arm,
+            language: crate::model::Language::ArmJson,
+            type_name: "Microsoft.Network/bastionHosts".into(),
+            api_version: Some("2024-01-01".into()),
+            address: "x".into(),
+            name: Some("x".into()),
+            file: crate::source::FileId(0),
+            header: body.span,
+            body,
+            call_chain: Vec::new(),
+            partial: false,
+            conditional: conditional.map(str::to_string),
+            links: Vec::new(),
+        }
+    }
+
+    fn eval(a: &Assertion, r: Resource) -> Verdict {
+        let model = Model::new(vec![r], Vec::new());
+        let res = model.get(ResourceId(0));
+        let ctx = Ctx {
+            model: &model,
+            id: ResourceId(0),
+            resource: res,
+        };
+        a.eval(&res.body, &ctx)
+    }
+
+    fn leaf(path: &str, op: Op) -> Assertion {
+        Assertion::Leaf {
+            path: Path::parse(path),
+            op,
+            absent: Absent::Pass,
+            expect: None,
+        }
+    }
+
+    #[test]
+    fn declared_passes_unless_the_resource_is_conditional() {
+        let a = Assertion::Declared;
+        assert_eq!(eval(&a, resource("{}", None)), Verdict::Pass);
+        assert!(matches!(
+            eval(&a, resource("{}", Some("condition unknown"))),
+            Verdict::Unknown(r) if r == "condition unknown"
+        ));
+        assert!(!a.can_fail());
+        assert!(!Assertion::All(vec![Assertion::Declared]).can_fail());
+        let with_leaf = Assertion::All(vec![
+            Assertion::Declared,
+            leaf(
+                "properties.status",
+                Op::NotEquals(Value::String("Disabled".into())),
+            ),
+        ]);
+        assert!(with_leaf.can_fail());
+        assert!(Assertion::Not(Box::new(Assertion::Declared), None).can_fail());
+    }
+
+    #[test]
+    fn wildcard_segments_walk_object_members_by_name() {
+        let a = leaf(
+            "properties.parameters.[*Effect].value",
+            Op::NotEquals(Value::String("Disabled".into())),
+        );
+        let bad = r#"{"properties": {"parameters": {
+            "aEffect": {"value": "Audit"}, "bMonitoringEffect": {"value": "disabled"},
+            "note": {"value": "Disabled"}}}}"#;
+        match eval(&a, resource(bad, None)) {
+            Verdict::Fail(f) => {
+                assert_eq!(f.len(), 1);
+                assert_eq!(f[0].found.as_deref(), Some("'disabled'"));
+            }
+            v => panic!("{v:?}"),
+        }
+        let good = r#"{"properties": {"parameters": {"aEffect": {"value": "Audit"},
+            "note": {"value": "Disabled"}}}}"#;
+        assert_eq!(eval(&a, resource(good, None)), Verdict::Pass);
+        // No parameters at all, or none matching: absent.
+        assert_eq!(eval(&a, resource("{}", None)), Verdict::Pass);
+        // `[*]` on an object: every member.
+        let all = leaf(
+            "properties.parameters.[*].value",
+            Op::NotEquals(Value::String("Disabled".into())),
+        );
+        assert!(eval(&all, resource(good, None)).is_fail());
+        // In arrays of objects, the pattern applies to each element's members.
+        let arr = leaf("items.[*Id]", Op::NotEquals(Value::String("x".into())));
+        assert!(eval(
+            &arr,
+            resource(r#"{"items": [{"aId": "y"}, {"bID": "x"}]}"#, None)
+        )
+        .is_fail());
+    }
+
+    #[test]
+    fn glob_patterns() {
+        assert!(glob_match("*Effect", "identityEnableMFAMonitoringEffect"));
+        assert!(glob_match("*effect", "AEFFECT"));
+        assert!(!glob_match("*Effect", "effects"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a*b*c", "axxbyyc"));
+        assert!(!glob_match("a*b*c", "acb"));
+        assert!(!glob_match("ab*ba", "aba"));
+        assert!(glob_match("exact", "EXACT"));
     }
 
     #[test]

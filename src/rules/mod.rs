@@ -142,6 +142,12 @@ impl Rule {
         self.checks.iter().filter(move |c| c.dialect == dialect)
     }
 
+    /// Whether any check can fail. A rule whose every check is made of `declared` checks
+    /// that something exists: it passes or is unknown, and has no failing case.
+    pub fn can_fail(&self) -> bool {
+        self.checks.iter().any(|c| c.assert.can_fail())
+    }
+
     pub fn frameworks(&self) -> Vec<&'static str> {
         let mut f = Vec::new();
         if !self.controls.cis.is_empty() {

@@ -96,3 +96,80 @@ fn markdown_and_html_render_the_posture() {
         assert!(!html.contains(needle), "{needle}");
     }
 }
+
+fn cis_control(dir: &std::path::Path, id: &str) -> serde_json::Value {
+    let v: serde_json::Value =
+        serde_json::from_str(&run(dir, &["scan", ".", "--format", "json"])).unwrap();
+    v["compliance"]["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["framework"] == "CIS" && c["id"] == id)
+        .unwrap()
+        .clone()
+}
+
+const BASTION: &str = r#"{"type": "Microsoft.Network/bastionHosts", "apiVersion": "2023-11-01", "name": "bas-hub", "location": "westeurope", "sku": {"name": "Developer"}, "properties": {}}"#;
+
+fn template(params: &str, resources: &[&str]) -> String {
+    format!(
+        r#"{{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "contentVersion": "1.0.0.0", "parameters": {{{params}}}, "resources": [{}]}}"#,
+        resources.join(", ")
+    )
+}
+
+#[test]
+fn existence_controls_pass_when_declared_and_are_unknown_otherwise() {
+    // A Bastion host declared: 8.1 ("an Azure Bastion host exists") passes, with no finding.
+    let d = repo();
+    std::fs::write(d.path().join("hub.json"), template("", &[BASTION])).unwrap();
+    let c = cis_control(d.path(), "8.1");
+    assert_eq!(c["status"], "passed");
+    assert_eq!(c["rules"][0], "BG1806");
+    assert_eq!(c["resources"][0]["outcome"], "passed");
+    assert!(c["note"].is_null());
+    let v: serde_json::Value =
+        serde_json::from_str(&run(d.path(), &["scan", ".", "--format", "json"])).unwrap();
+    assert!(!v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["rule_id"] == "BG1806"));
+
+    // None declared: unknown, with the note, never failed.
+    let d = repo();
+    let c = cis_control(d.path(), "8.1");
+    assert_eq!(c["status"], "unknown");
+    assert!(c["note"].as_str().unwrap().contains("not declared"));
+    assert!(c["resources"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn existence_controls_with_a_conditional_resource() {
+    let conditional = BASTION.replace(
+        r#""name": "bas-hub""#,
+        r#""name": "bas-maybe", "condition": "[parameters('deployBastion')]""#,
+    );
+    // Only a host deployed under a condition not known before deployment: unknown.
+    let d = repo();
+    std::fs::write(
+        d.path().join("hub.json"),
+        template(r#""deployBastion": {"type": "bool"}"#, &[&conditional]),
+    )
+    .unwrap();
+    let c = cis_control(d.path(), "8.1");
+    assert_eq!(c["status"], "unknown");
+    assert_eq!(c["resources"][0]["outcome"], "unknown");
+    // One that surely exists as well: the control is met.
+    std::fs::write(
+        d.path().join("hub.json"),
+        template(
+            r#""deployBastion": {"type": "bool"}"#,
+            &[&conditional, BASTION],
+        ),
+    )
+    .unwrap();
+    let c = cis_control(d.path(), "8.1");
+    assert_eq!(c["status"], "passed");
+    assert_eq!(c["resources"].as_array().unwrap().len(), 2);
+}

@@ -6,10 +6,11 @@
 //! as the platform default decides. No fixture may produce an input error. Every failure is
 //! reported, not just the first.
 //!
-//! A rule that cannot fail (every check is an existence check, `declared = true`) has no
-//! `fail` case: it needs a `pass` fixture per language (ARM JSON, Bicep, Terraform — azapi
-//! when the rule has no azurerm check) that actually passes it, and its `absent` and
-//! `unknown` fixtures must not pass it (the control then shows as unknown).
+//! A rule that cannot fail (`Rule::can_fail`: existence checks, `declared = true`, or a
+//! `related` that only passes or is unknown) has no `fail` case: it needs a `pass` fixture
+//! per language (ARM JSON, Bicep, Terraform — azapi when the rule has no azurerm check) that
+//! actually passes it, and its `absent` and `unknown` fixtures must not pass it (the control
+//! then shows as unknown).
 
 use basegate::rules;
 use std::collections::BTreeSet;
@@ -131,7 +132,7 @@ fn rule_fixtures() {
             continue;
         }
         let files = fixture_files(&dir);
-        // An existence check has no failing case (detected from the rule, not listed).
+        // A rule that cannot fail has no failing case (detected from the rule, not listed).
         let can_fail = rule.can_fail();
         let cases: &[&str] = if can_fail {
             &["fail", "pass", "absent", "unknown"]
@@ -147,7 +148,7 @@ fn rule_fixtures() {
             };
             if !have(".tf") {
                 failures.push(format!(
-                    "{}: existence check without a Terraform `pass` fixture (azurerm, or azapi for an ARM-only rule)",
+                    "{}: a rule that cannot fail has no Terraform `pass` fixture (azurerm, or azapi for an ARM-only rule)",
                     rule.id
                 ));
             }
@@ -260,13 +261,13 @@ fn rule_fixtures() {
                     .any(|e| e.outcome == basegate::check::Outcome::Pass);
                 if name.starts_with("pass") && !passed {
                     failures.push(format!(
-                        "{}/{name}: a `pass` fixture of an existence check must pass it (nothing in scope was declared for sure)",
+                        "{}/{name}: a `pass` fixture of a rule that cannot fail must pass it",
                         rule.id
                     ));
                 }
                 if (name.starts_with("absent") || name.starts_with("unknown")) && passed {
                     failures.push(format!(
-                        "{}/{name}: an `absent`/`unknown` fixture of an existence check must not pass it",
+                        "{}/{name}: an `absent`/`unknown` fixture of a rule that cannot fail must not pass it",
                         rule.id
                     ));
                 }

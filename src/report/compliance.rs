@@ -187,12 +187,12 @@ pub fn build(result: &ScanResult, enforced: Enforced) -> Posture {
                 outcome: outcome.label(),
             });
         }
-        // An existence check (a rule that cannot fail) is met by one resource that surely
-        // exists; others that may not be deployed do not make it unknown.
+        // An existence check (a rule made only of `declared`) is met by one resource that
+        // surely exists; others that may not be deployed do not make it unknown.
         let status = per_rule
             .iter()
             .map(|(&rule, &(worst, passed))| {
-                if passed && !result.rules[rule].can_fail() {
+                if passed && result.rules[rule].existence_only() {
                     Status::Passed
                 } else {
                     worst

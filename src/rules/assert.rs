@@ -111,6 +111,9 @@ pub enum Assertion {
         outgoing: bool,
         /// Only links written at a property path starting with this (`properties.privateLinkServiceConnections`).
         via: Option<String>,
+        /// Only linked resources that pass this count (`related.select`): the others are
+        /// ignored, as if not linked; one where it is unknown makes "none" unknown.
+        select: Option<Box<Assertion>>,
         filter: Option<Box<Assertion>>,
         absent: Absent,
         expect: Option<String>,
@@ -252,7 +255,22 @@ impl Assertion {
         match self {
             Assertion::Declared => false,
             Assertion::All(items) | Assertion::Any(items) => items.iter().any(Assertion::can_fail),
-            Assertion::Leaf { .. } | Assertion::Not(..) | Assertion::Related { .. } => true,
+            // A linked resource passes unless a `where` fails it; none fails only if
+            // `absent` says so.
+            Assertion::Related { filter, absent, .. } => filter.is_some() || absent.can_fail(),
+            Assertion::Leaf { .. } | Assertion::Not(..) => true,
+        }
+    }
+
+    /// Made only of `declared`: the check asks whether something exists, and one resource
+    /// that surely does is enough for the control.
+    pub fn existence_only(&self) -> bool {
+        match self {
+            Assertion::Declared => true,
+            Assertion::All(items) | Assertion::Any(items) => {
+                items.iter().all(Assertion::existence_only)
+            }
+            _ => false,
         }
     }
 
@@ -365,6 +383,7 @@ impl Assertion {
                 edge,
                 outgoing,
                 via,
+                select,
                 filter,
                 absent,
                 expect,
@@ -394,12 +413,20 @@ impl Assertion {
                     if !types.iter().any(|t| other.is_type(t)) {
                         continue;
                     }
-                    found_any = true;
                     let sub = Ctx {
                         model: ctx.model,
                         id: rid,
                         resource: other,
                     };
+                    match select.as_ref().map(|s| s.eval(&other.body, &sub)) {
+                        None | Some(Verdict::Pass) => {}
+                        Some(Verdict::Unknown(r)) => {
+                            unknown.get_or_insert(r);
+                            continue;
+                        }
+                        _ => continue,
+                    }
+                    found_any = true;
                     match filter.as_ref().map(|f| f.eval(&other.body, &sub)) {
                         None | Some(Verdict::Pass) => return Verdict::Pass,
                         Some(Verdict::Unknown(r)) => {
@@ -481,6 +508,19 @@ fn all(verdicts: Vec<Verdict>) -> Verdict {
         Verdict::Pass
     } else {
         Verdict::NotApplicable
+    }
+}
+
+impl Absent {
+    /// Whether an absent value can make the assertion fail.
+    pub fn can_fail(&self) -> bool {
+        match self {
+            Absent::Fail => true,
+            Absent::Versioned {
+                then, otherwise, ..
+            } => then.can_fail() || otherwise.can_fail(),
+            _ => false,
+        }
     }
 }
 
@@ -898,6 +938,88 @@ mod tests {
             resource(r#"{"items": [{"aId": "y"}, {"bID": "x"}]}"#, None)
         )
         .is_fail());
+    }
+
+    #[test]
+    fn related_select_ignores_other_linked_resources() {
+        use crate::model::{Edge, EdgeKind};
+        let ext = |ty: &str, conditional: Option<&str>| {
+            let mut r = resource(
+                &format!(r#"{{"properties": {{"publisher": "p", "type": "{ty}"}}}}"#),
+                conditional,
+            );
+            r.type_name = "Microsoft.Compute/virtualMachines/extensions".into();
+            r
+        };
+        let vm = || {
+            let mut r = resource("{}", None);
+            r.type_name = "Microsoft.Compute/virtualMachines".into();
+            r
+        };
+        let related = |absent: Absent| Assertion::Related {
+            types: vec!["Microsoft.Compute/virtualMachines/extensions".into()],
+            edge: Some(EdgeKind::Parent),
+            outgoing: false,
+            via: None,
+            select: Some(Box::new(Assertion::All(vec![
+                Assertion::Declared,
+                Assertion::Leaf {
+                    path: Path::parse("properties.type"),
+                    op: Op::OneOf(vec![Value::String("MDE.Windows".into())]),
+                    absent: Absent::Fail,
+                    expect: None,
+                },
+            ]))),
+            filter: None,
+            absent,
+            expect: None,
+        };
+        let run = |exts: Vec<Resource>, a: &Assertion| {
+            let n = exts.len();
+            let mut all = vec![vm()];
+            all.extend(exts);
+            let edges = (1..=n)
+                .map(|i| Edge {
+                    from: ResourceId(i as u32),
+                    to: ResourceId(0),
+                    kind: EdgeKind::Parent,
+                    path: String::new(),
+                })
+                .collect();
+            let model = Model::new(all, edges);
+            let res = model.get(ResourceId(0));
+            let ctx = Ctx {
+                model: &model,
+                id: ResourceId(0),
+                resource: res,
+            };
+            a.eval(&res.body, &ctx)
+        };
+        let a = related(Absent::Unknown);
+        // Another extension is not "an endpoint protection extension that fails".
+        assert!(matches!(
+            run(vec![ext("AzureMonitorWindowsAgent", None)], &a),
+            Verdict::Unknown(_)
+        ));
+        assert_eq!(
+            run(
+                vec![
+                    ext("AzureMonitorWindowsAgent", None),
+                    ext("MDE.Windows", None)
+                ],
+                &a
+            ),
+            Verdict::Pass
+        );
+        // Linked but maybe not deployed: unknown.
+        assert!(matches!(
+            run(vec![ext("MDE.Windows", Some("condition"))], &a),
+            Verdict::Unknown(r) if r == "condition"
+        ));
+        assert!(!a.can_fail());
+        assert!(!a.existence_only());
+        assert!(related(Absent::Fail).can_fail());
+        assert!(run(vec![ext("Other", None)], &related(Absent::Fail)).is_fail());
     }
 
     #[test]

@@ -438,6 +438,17 @@ fn related(rel: &T, t: &toml::Table, at: &str) -> R<Assertion> {
             ))
         }
     };
+    for k in r.keys() {
+        if !["type", "edge", "direction", "via", "select"].contains(&k.as_str()) {
+            return Err(format!(
+                "`{at}.related`: unknown field `{k}` (expected type, edge, direction, via, select)"
+            ));
+        }
+    }
+    let select = r
+        .get("select")
+        .map(|w| assertion(w, &format!("{at}.related.select")).map(Box::new))
+        .transpose()?;
     let via = match r.get("via") {
         None => None,
         Some(T::String(s)) => Some(s.clone()),
@@ -456,6 +467,7 @@ fn related(rel: &T, t: &toml::Table, at: &str) -> R<Assertion> {
         edge,
         outgoing,
         via,
+        select,
         filter,
         absent,
         expect: opt_str(t, "expect")?,

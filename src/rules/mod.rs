@@ -148,6 +148,12 @@ impl Rule {
         self.checks.iter().any(|c| c.assert.can_fail())
     }
 
+    /// Whether every check only asks that something exists (`declared`): one resource that
+    /// surely does meets the rule's controls.
+    pub fn existence_only(&self) -> bool {
+        self.checks.iter().all(|c| c.assert.existence_only())
+    }
+
     pub fn frameworks(&self) -> Vec<&'static str> {
         let mut f = Vec::new();
         if !self.controls.cis.is_empty() {

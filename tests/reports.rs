@@ -173,3 +173,33 @@ fn existence_controls_with_a_conditional_resource() {
     assert_eq!(c["status"], "passed");
     assert_eq!(c["resources"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn per_machine_checks_that_cannot_fail_judge_every_machine() {
+    // 8.8 asks for endpoint protection on every machine: one protected machine does not
+    // make an unprotected one pass, and the unprotected one is unknown, not failed.
+    let vm = |name: &str| {
+        format!(
+            r#"{{"type": "Microsoft.Compute/virtualMachines", "apiVersion": "2024-07-01", "name": "{name}", "location": "westeurope", "properties": {{}}}}"#
+        )
+    };
+    let mde = r#"{"type": "Microsoft.Compute/virtualMachines/extensions", "apiVersion": "2024-07-01", "name": "vm-a/MDE.Windows", "location": "westeurope", "properties": {"publisher": "Microsoft.Azure.AzureDefenderForServers", "type": "MDE.Windows"}}"#;
+    let d = repo();
+    std::fs::write(
+        d.path().join("vms.json"),
+        template("", &[&vm("vm-a"), mde, &vm("vm-b")]),
+    )
+    .unwrap();
+    let c = cis_control(d.path(), "8.8");
+    assert_eq!(c["status"], "unknown");
+    let outcomes: Vec<_> = c["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(outcomes, ["passed", "unknown"]);
+    // No machine declared: nothing to protect.
+    let d = repo();
+    assert_eq!(cis_control(d.path(), "8.8")["status"], "not_applicable");
+}

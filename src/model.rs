@@ -219,6 +219,11 @@ pub struct Resource {
     /// A partial update of a resource declared elsewhere (`azapi_update_resource`): what it
     /// leaves out is unchanged, not defaulted, so absent properties are not judged.
     pub partial: bool,
+    /// Deployed only if something not known before deployment says so (an ARM `condition`
+    /// or Bicep `if` whose value is unknown, a loop over a collection that may be empty, a
+    /// Terraform `count`/`for_each` not known before apply): why. Checks on its properties
+    /// still judge it (it may be deployed); whether it exists at all is unknown.
+    pub conditional: Option<String>,
     /// Outgoing references, by the target's key, resolved into [`Edge`]s once every file is
     /// evaluated (a reference may cross files).
     pub links: Vec<Link>,

@@ -298,3 +298,31 @@ fn an_unknown_reference_elsewhere_does_not_hide_a_missing_private_endpoint() {
     });
     assert!(!r.findings.iter().any(|f| f.rule_id == "BG1011"));
 }
+
+#[test]
+fn unknown_conditions_and_copy_counts_make_existence_conditional() {
+    let t = r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "contentVersion": "1.0.0.0",
+      "parameters": {"deploy": {"type": "bool"}, "n": {"type": "int"}, "on": {"type": "bool", "defaultValue": true}},
+      "resources": [
+        {"type": "Microsoft.Network/virtualNetworks", "apiVersion": "2023-11-01", "name": "maybe", "condition": "[parameters('deploy')]",
+         "resources": [{"type": "subnets", "apiVersion": "2023-11-01", "name": "sn", "dependsOn": ["maybe"]}]},
+        {"type": "Microsoft.Network/virtualNetworks", "apiVersion": "2023-11-01", "name": "sure", "condition": "[parameters('on')]"},
+        {"type": "Microsoft.Network/virtualNetworks", "apiVersion": "2023-11-01", "name": "[concat('v', copyIndex())]", "copy": {"name": "c", "count": "[parameters('n')]"}},
+        {"type": "Microsoft.Network/virtualNetworks", "apiVersion": "2023-11-01", "name": "[concat('w', copyIndex())]", "copy": {"name": "d", "count": 2}}
+      ]}"#;
+    let (_d, r) = scan_text("main.json", t);
+    let conditional = |name: &str| {
+        r.model
+            .resources
+            .iter()
+            .find(|x| x.name.as_deref() == Some(name) || x.address.ends_with(name))
+            .unwrap_or_else(|| panic!("{name}"))
+            .conditional
+            .is_some()
+    };
+    assert!(conditional("maybe"));
+    assert!(conditional("maybe/sn"));
+    assert!(!conditional("sure"));
+    assert!(conditional("[*]"));
+    assert!(!conditional("w1"));
+}

@@ -5,6 +5,12 @@
 //! `pass*` and `unknown*` none (an unknown value never fails); `absent*` may go either way,
 //! as the platform default decides. No fixture may produce an input error. Every failure is
 //! reported, not just the first.
+//!
+//! A rule that cannot fail (`Rule::can_fail`: existence checks, `declared = true`, or a
+//! `related` that only passes or is unknown) has no `fail` case: it needs a `pass` fixture
+//! per language (ARM JSON, Bicep, Terraform — azapi when the rule has no azurerm check) that
+//! actually passes it, and its `absent` and `unknown` fixtures must not pass it (the control
+//! then shows as unknown).
 
 use basegate::rules;
 use std::collections::BTreeSet;
@@ -138,7 +144,37 @@ fn rule_fixtures() {
             continue;
         }
         let files = fixture_files(&dir);
-        for case in ["fail", "pass", "absent", "unknown"] {
+        // A rule that cannot fail has no failing case (detected from the rule, not listed).
+        let can_fail = rule.can_fail();
+        let cases: &[&str] = if can_fail {
+            &["fail", "pass", "absent", "unknown"]
+        } else {
+            &["pass", "absent", "unknown"]
+        };
+        if !can_fail {
+            let have = |ext: &str| {
+                files.iter().any(|f| {
+                    let n = f.file_name().unwrap().to_string_lossy();
+                    n.starts_with("pass") && n.ends_with(ext)
+                })
+            };
+            if !have(".tf") {
+                failures.push(format!(
+                    "{}: a rule that cannot fail has no Terraform `pass` fixture (azurerm, or azapi for an ARM-only rule)",
+                    rule.id
+                ));
+            }
+            if files
+                .iter()
+                .any(|f| f.file_name().unwrap().to_string_lossy().starts_with("fail"))
+            {
+                failures.push(format!(
+                    "{}: a rule that cannot fail has `fail` fixtures",
+                    rule.id
+                ));
+            }
+        }
+        for case in cases {
             for dialect in &rule.checks {
                 let exts: &[&str] = match dialect.dialect {
                     basegate::model::Dialect::Arm => &["json"],
@@ -146,7 +182,7 @@ fn rule_fixtures() {
                 };
                 let have = files.iter().any(|f| {
                     let n = f.file_name().unwrap().to_string_lossy();
-                    n.starts_with(case) && exts.iter().any(|x| n.ends_with(&format!(".{x}")))
+                    n.starts_with(*case) && exts.iter().any(|x| n.ends_with(&format!(".{x}")))
                 });
                 if !have && exts == ["json"] {
                     failures.push(format!("{}: no `{case}` fixture for ARM JSON", rule.id));
@@ -161,10 +197,10 @@ fn rule_fixtures() {
             .any(|c| c.dialect == basegate::model::Dialect::Arm);
         if has_arm && !BICEP_EXEMPT.contains(&rule.id.as_str()) {
             let bicep = |n: &str| n.ends_with(".bicep") || n.ends_with(".bicepparam");
-            for case in ["fail", "pass", "absent", "unknown"] {
+            for case in cases {
                 let have = files.iter().any(|f| {
                     let n = f.file_name().unwrap().to_string_lossy();
-                    n.starts_with(case) && bicep(&n)
+                    n.starts_with(*case) && bicep(&n)
                 });
                 if !have {
                     failures.push(format!("{}: no `{case}` fixture for Bicep", rule.id));
@@ -180,7 +216,7 @@ fn rule_fixtures() {
                                     || l.starts_with("var ")
                             })))
             });
-            if !indirect {
+            if !indirect && can_fail {
                 failures.push(format!(
                     "{}: no Bicep `fail` fixture whose value comes from a param default, a var or a .bicepparam file",
                     rule.id
@@ -229,6 +265,24 @@ fn rule_fixtures() {
                         .map(|f| format!("\n    {}", f.message))
                         .collect::<String>()
                 ));
+            }
+            if !can_fail {
+                let passed = result
+                    .evaluations
+                    .iter()
+                    .any(|e| e.outcome == basegate::check::Outcome::Pass);
+                if name.starts_with("pass") && !passed {
+                    failures.push(format!(
+                        "{}/{name}: a `pass` fixture of a rule that cannot fail must pass it",
+                        rule.id
+                    ));
+                }
+                if (name.starts_with("absent") || name.starts_with("unknown")) && passed {
+                    failures.push(format!(
+                        "{}/{name}: an `absent`/`unknown` fixture of a rule that cannot fail must not pass it",
+                        rule.id
+                    ));
+                }
             }
             if name.starts_with("fail") && expected.is_empty() {
                 failures.push(format!(

@@ -96,3 +96,110 @@ fn markdown_and_html_render_the_posture() {
         assert!(!html.contains(needle), "{needle}");
     }
 }
+
+fn cis_control(dir: &std::path::Path, id: &str) -> serde_json::Value {
+    let v: serde_json::Value =
+        serde_json::from_str(&run(dir, &["scan", ".", "--format", "json"])).unwrap();
+    v["compliance"]["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["framework"] == "CIS" && c["id"] == id)
+        .unwrap()
+        .clone()
+}
+
+const BASTION: &str = r#"{"type": "Microsoft.Network/bastionHosts", "apiVersion": "2023-11-01", "name": "bas-hub", "location": "westeurope", "sku": {"name": "Developer"}, "properties": {}}"#;
+
+fn template(params: &str, resources: &[&str]) -> String {
+    format!(
+        r#"{{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "contentVersion": "1.0.0.0", "parameters": {{{params}}}, "resources": [{}]}}"#,
+        resources.join(", ")
+    )
+}
+
+#[test]
+fn existence_controls_pass_when_declared_and_are_unknown_otherwise() {
+    // A Bastion host declared: 8.1 ("an Azure Bastion host exists") passes, with no finding.
+    let d = repo();
+    std::fs::write(d.path().join("hub.json"), template("", &[BASTION])).unwrap();
+    let c = cis_control(d.path(), "8.1");
+    assert_eq!(c["status"], "passed");
+    assert_eq!(c["rules"][0], "BG1806");
+    assert_eq!(c["resources"][0]["outcome"], "passed");
+    assert!(c["note"].is_null());
+    let v: serde_json::Value =
+        serde_json::from_str(&run(d.path(), &["scan", ".", "--format", "json"])).unwrap();
+    assert!(!v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["rule_id"] == "BG1806"));
+
+    // None declared: unknown, with the note, never failed.
+    let d = repo();
+    let c = cis_control(d.path(), "8.1");
+    assert_eq!(c["status"], "unknown");
+    assert!(c["note"].as_str().unwrap().contains("not declared"));
+    assert!(c["resources"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn existence_controls_with_a_conditional_resource() {
+    let conditional = BASTION.replace(
+        r#""name": "bas-hub""#,
+        r#""name": "bas-maybe", "condition": "[parameters('deployBastion')]""#,
+    );
+    // Only a host deployed under a condition not known before deployment: unknown.
+    let d = repo();
+    std::fs::write(
+        d.path().join("hub.json"),
+        template(r#""deployBastion": {"type": "bool"}"#, &[&conditional]),
+    )
+    .unwrap();
+    let c = cis_control(d.path(), "8.1");
+    assert_eq!(c["status"], "unknown");
+    assert_eq!(c["resources"][0]["outcome"], "unknown");
+    // One that surely exists as well: the control is met.
+    std::fs::write(
+        d.path().join("hub.json"),
+        template(
+            r#""deployBastion": {"type": "bool"}"#,
+            &[&conditional, BASTION],
+        ),
+    )
+    .unwrap();
+    let c = cis_control(d.path(), "8.1");
+    assert_eq!(c["status"], "passed");
+    assert_eq!(c["resources"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn per_machine_checks_that_cannot_fail_judge_every_machine() {
+    // 8.8 asks for endpoint protection on every machine: one protected machine does not
+    // make an unprotected one pass, and the unprotected one is unknown, not failed.
+    let vm = |name: &str| {
+        format!(
+            r#"{{"type": "Microsoft.Compute/virtualMachines", "apiVersion": "2024-07-01", "name": "{name}", "location": "westeurope", "properties": {{}}}}"#
+        )
+    };
+    let mde = r#"{"type": "Microsoft.Compute/virtualMachines/extensions", "apiVersion": "2024-07-01", "name": "vm-a/MDE.Windows", "location": "westeurope", "properties": {"publisher": "Microsoft.Azure.AzureDefenderForServers", "type": "MDE.Windows"}}"#;
+    let d = repo();
+    std::fs::write(
+        d.path().join("vms.json"),
+        template("", &[&vm("vm-a"), mde, &vm("vm-b")]),
+    )
+    .unwrap();
+    let c = cis_control(d.path(), "8.8");
+    assert_eq!(c["status"], "unknown");
+    let outcomes: Vec<_> = c["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(outcomes, ["passed", "unknown"]);
+    // No machine declared: nothing to protect.
+    let d = repo();
+    assert_eq!(cis_control(d.path(), "8.8")["status"], "not_applicable");
+}

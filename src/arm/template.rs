@@ -560,16 +560,19 @@ impl<'d> Evaluator<'d> {
                         }
                     }
                     None => {
+                        let reason =
+                            format!("copy loop '{name}' has a count not known before deployment");
                         self.copies.push((
                             name.to_ascii_lowercase(),
                             Value::Unknown(crate::model::Unknown {
-                                reason: format!(
-                                    "copy loop '{name}' has a count not known before deployment"
-                                ),
+                                reason: reason.clone(),
                             }),
                         ));
+                        let start = out.len();
                         self.instance(decl, symbol, parent, prefix, Some("*".into()), out);
                         self.copies.pop();
+                        // The count may be 0: none of these may be deployed.
+                        mark_conditional(&mut out[start..], &reason);
                     }
                 }
             }
@@ -587,14 +590,36 @@ impl<'d> Evaluator<'d> {
         out: &mut Vec<Resource>,
     ) {
         // A known-false condition drops the resource; an unknown one keeps it (it may be
-        // deployed, so it must meet the baseline).
+        // deployed, so it must meet the baseline), marked as conditional with its children.
+        let mut conditional = None;
         if let Some(c) = decl.get("condition") {
             match &self.value(c).value {
                 Value::Bool(false) => return,
                 Value::String(s) if s.eq_ignore_ascii_case("false") => return,
-                _ => {}
+                Value::Bool(true) => {}
+                Value::String(s) if s.eq_ignore_ascii_case("true") => {}
+                _ => {
+                    conditional =
+                        Some("deployed only if a condition not known before deployment holds");
+                }
             }
         }
+        let start = out.len();
+        self.instance_inner(decl, symbol, parent, prefix, index, out);
+        if let Some(reason) = conditional {
+            mark_conditional(&mut out[start..], reason);
+        }
+    }
+
+    fn instance_inner(
+        &mut self,
+        decl: &Node,
+        symbol: Option<&str>,
+        parent: Option<&Parent>,
+        prefix: &str,
+        index: Option<String>,
+        out: &mut Vec<Resource>,
+    ) {
         let Some(type_node) = decl.get("type") else {
             self.diags.push(Diagnostic::error(
                 decl.span,
@@ -797,6 +822,7 @@ impl<'d> Evaluator<'d> {
             body,
             call_chain: Vec::new(),
             partial: false,
+            conditional: None,
             links,
         };
         // Symbolic names (2.0) are resolved to type/name after the whole template is read.
@@ -875,6 +901,16 @@ impl<'d> Evaluator<'d> {
             self.depth += 1;
             self.template(template, &prefix, out);
             self.depth -= 1;
+        }
+    }
+}
+
+/// Marks resources whose deployment depends on something not known before deployment
+/// (keeping the innermost reason already recorded).
+pub(crate) fn mark_conditional(resources: &mut [Resource], reason: &str) {
+    for r in resources {
+        if r.conditional.is_none() {
+            r.conditional = Some(reason.to_string());
         }
     }
 }

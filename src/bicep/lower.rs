@@ -10,6 +10,7 @@ use super::eval::{
     as_index, string_literal, unknown_value, Instance, ModSlot, ResInfo, ResPath, Sym,
 };
 use super::syntax::*;
+use crate::arm::template::mark_conditional;
 use crate::eval::functions;
 use crate::model::{Dialect, EdgeKind, Language, Link, Node, Resource, Value};
 use crate::source::Span;
@@ -417,11 +418,38 @@ impl Instance<'_, '_> {
             (Some(_), None) => return None,
             _ => {}
         }
-        if let Some(c) = cond {
-            if self.expr(c).value == Value::Bool(false) {
-                return None;
+        let conditional = match cond.map(|c| self.expr(c).value) {
+            Some(Value::Bool(false)) => return None,
+            Some(Value::Bool(true)) | None => None,
+            Some(_) => {
+                Some("deployed only if a module condition not known before deployment holds")
+            }
+        };
+        let conditional = conditional.or(match idx {
+            Some(ix) if ix < 0 => {
+                Some("module loop over a collection not known before deployment (it may be empty)")
+            }
+            _ => None,
+        });
+        let r = self.module_call_inner(i, d, path, obj, idx);
+        if let (Some(m), Some(reason)) = (&r, conditional) {
+            if let Some(rs) = m.resources.borrow_mut().as_mut() {
+                mark_conditional(rs, reason);
             }
         }
+        r
+    }
+
+    fn module_call_inner(
+        &mut self,
+        i: usize,
+        d: &ModuleDecl,
+        path: &str,
+        obj: &Expr,
+        idx: Option<i64>,
+    ) -> Option<Rc<ModuleResult>> {
+        let unit = self.unit.clone();
+        let stmt = &unit.parsed.program.statements[i];
         let mut given = HashMap::new();
         if let Some(p) = obj_prop(obj, "params") {
             let n = self.expr(p);
@@ -655,10 +683,15 @@ impl Instance<'_, '_> {
         } else {
             format!("{parent_addr}::{}", d.name.name)
         };
-        let check = |this: &mut Self| -> bool {
-            match cond {
-                Some(c) => this.expr(c).value != Value::Bool(false),
-                None => true,
+        // None: not deployed (a known-false condition); Some(reason): deployed only if a
+        // condition not known before deployment holds.
+        let check = |this: &mut Self| -> Option<Option<&'static str>> {
+            match cond.map(|c| this.expr(c).value) {
+                Some(Value::Bool(false)) => None,
+                Some(Value::Bool(true)) | None => Some(None),
+                Some(_) => Some(Some(
+                    "deployed only if a condition not known before deployment holds",
+                )),
             }
         };
         match lp {
@@ -677,8 +710,12 @@ impl Instance<'_, '_> {
                             let mark = self.locals.len();
                             let idx = Node::new(Value::Int(i as i64), item.span);
                             self.bind_loop(f, item, idx);
-                            if check(self) {
+                            if let Some(c) = check(self) {
+                                let start = out.len();
                                 self.instance(path, Some(i as i64), &format!("{addr}[{i}]"), out);
+                                if let Some(reason) = c {
+                                    mark_conditional(&mut out[start..], reason);
+                                }
                             }
                             self.locals.truncate(mark);
                         }
@@ -687,16 +724,25 @@ impl Instance<'_, '_> {
                         let mark = self.locals.len();
                         let u = Node::unknown("loop item not known before deployment", coll.span);
                         self.bind_loop(f, u.clone(), u);
-                        if check(self) {
+                        if let Some(c) = check(self) {
+                            let start = out.len();
                             self.instance(path, Some(-1), &format!("{addr}[*]"), out);
+                            mark_conditional(
+                                &mut out[start..],
+                                c.unwrap_or("loop over a collection not known before deployment (it may be empty)"),
+                            );
                         }
                         self.locals.truncate(mark);
                     }
                 }
             }
             None => {
-                if check(self) {
+                if let Some(c) = check(self) {
+                    let start = out.len();
                     self.instance(path, parent_idx, &addr, out);
+                    if let Some(reason) = c {
+                        mark_conditional(&mut out[start..], reason);
+                    }
                 }
             }
         }
@@ -915,6 +961,7 @@ impl Instance<'_, '_> {
                 body,
                 call_chain: self.call_chain.clone(),
                 partial: false,
+                conditional: None,
                 links,
             });
         } else {

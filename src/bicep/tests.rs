@@ -247,6 +247,49 @@ fn resource_loops_with_index_filters_and_unknown_collections() {
         get(&u.body, "properties.supportsHttpsTrafficOnly").value,
         Value::Bool(false)
     );
+    // Whether they are deployed at all is not known: existence checks cannot count on them.
+    assert!(u.conditional.is_some());
+    assert!(r.res("maybe").conditional.is_some());
+    assert_eq!(r.res("st[0]").conditional, None);
+}
+
+#[test]
+fn unknown_conditions_mark_children_and_module_resources_conditional() {
+    let r = run(&[
+        (
+            "main.bicep",
+            "param deploy bool
+param on bool = true
+             resource vnet 'Microsoft.Network/virtualNetworks@2023-11-01' = if (deploy) {
+  name: 'vnet'
+  resource sn 'subnets' = {
+    name: 'sn'
+  }
+}
+             resource sure 'Microsoft.Network/virtualNetworks@2023-11-01' = if (on) {
+  name: 'sure'
+}
+             module m 'm.bicep' = if (deploy) {
+  name: 'm'
+}
+             module k 'm.bicep' = {
+  name: 'k'
+}
+",
+        ),
+        (
+            "m.bicep",
+            "resource b 'Microsoft.Network/bastionHosts@2024-01-01' = {
+  name: 'bas'
+}
+",
+        ),
+    ]);
+    assert!(r.res("vnet").conditional.is_some());
+    assert!(r.res("vnet::sn").conditional.is_some());
+    assert_eq!(r.res("sure").conditional, None);
+    assert!(r.res("m/b").conditional.is_some());
+    assert_eq!(r.res("k/b").conditional, None);
 }
 
 #[test]

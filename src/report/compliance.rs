@@ -152,7 +152,8 @@ pub fn build(result: &ScanResult, enforced: Enforced) -> Posture {
         *e |= f.suppression.is_none();
     }
     let verdicts = |rules: &[usize]| -> (Status, Vec<ResourceVerdict>, Option<&'static str>) {
-        let mut status = Status::NotApplicable;
+        // Per rule: the worst outcome, and whether any resource passed.
+        let mut per_rule: BTreeMap<usize, (Status, bool)> = BTreeMap::new();
         let mut resources = Vec::new();
         for ev in result
             .evaluations
@@ -172,7 +173,11 @@ pub fn build(result: &ScanResult, enforced: Enforced) -> Posture {
                 Outcome::Unknown => Status::Unknown,
                 Outcome::Pass => Status::Passed,
             };
-            status = status.min(outcome);
+            let r = per_rule
+                .entry(ev.rule)
+                .or_insert((Status::NotApplicable, false));
+            r.0 = r.0.min(outcome);
+            r.1 |= outcome == Status::Passed;
             let res = result.model.get(ev.resource);
             let src = result.sources.get(res.file);
             resources.push(ResourceVerdict {
@@ -182,6 +187,19 @@ pub fn build(result: &ScanResult, enforced: Enforced) -> Posture {
                 outcome: outcome.label(),
             });
         }
+        // An existence check (a rule made only of `declared`) is met by one resource that
+        // surely exists; others that may not be deployed do not make it unknown.
+        let status = per_rule
+            .iter()
+            .map(|(&rule, &(worst, passed))| {
+                if passed && result.rules[rule].existence_only() {
+                    Status::Passed
+                } else {
+                    worst
+                }
+            })
+            .min()
+            .unwrap_or(Status::NotApplicable);
         resources.sort_by(|a, b| (&a.file, a.line, &a.address).cmp(&(&b.file, b.line, &b.address)));
         resources
             .dedup_by(|a, b| a.address == b.address && a.file == b.file && a.outcome == b.outcome);

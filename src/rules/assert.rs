@@ -163,10 +163,18 @@ pub enum Assertion {
         outgoing: bool,
         /// Only links written at a property path starting with this (`properties.privateLinkServiceConnections`).
         via: Option<String>,
+        /// Only linked resources that pass this count (`related.select`): the others are
+        /// ignored, as if not linked; one where it is unknown makes "none" unknown.
+        select: Option<Box<Assertion>>,
         filter: Option<Box<Assertion>>,
         absent: Absent,
         expect: Option<String>,
     },
+    /// `{ declared = true }`: the resource is declared (and passed the check's `when`). For
+    /// controls that ask whether something exists at all (a Bastion host, a custom role):
+    /// passes, or is unknown when the resource is deployed only under a condition not known
+    /// before deployment. Never fails.
+    Declared,
 }
 
 /// One place that makes an assertion fail.
@@ -214,14 +222,22 @@ fn resolve<'a>(node: &'a Node, segments: &[String]) -> Resolved<'a> {
     let mut current: Vec<&'a Node> = vec![node];
     for seg in segments {
         let mut next = Vec::new();
+        // `[*]` or `[*Effect]`: every member (of an object) whose name matches the pattern.
+        let wildcard = seg
+            .strip_prefix('[')
+            .and_then(|s| s.strip_suffix(']'))
+            .filter(|p| p.contains('*'));
+        let members = |n: &'a Node, out: &mut Vec<&'a Node>| match (wildcard, &n.value) {
+            (Some(p), Value::Object(m)) => {
+                out.extend(m.iter().filter(|(k, _)| glob_match(p, k)).map(|(_, v)| v))
+            }
+            (None, _) => out.extend(n.get(seg)),
+            _ => {}
+        };
         for n in current {
             match &n.value {
                 Value::Unknown(u) => return Resolved::Unknown(u.reason.clone()),
-                Value::Object(_) => {
-                    if let Some(child) = n.get(seg) {
-                        next.push(child);
-                    }
-                }
+                Value::Object(_) => members(n, &mut next),
                 // Terraform blocks are arrays of objects; `network_rules.default_action`
                 // means "in every network_rules block". Explicit `[*]` does the same in ARM.
                 Value::Array(items) => {
@@ -230,8 +246,8 @@ fn resolve<'a>(node: &'a Node, segments: &[String]) -> Resolved<'a> {
                             next.push(item);
                         } else if let Value::Unknown(u) = &item.value {
                             return Resolved::Unknown(u.reason.clone());
-                        } else if let Some(child) = item.get(seg) {
-                            next.push(child);
+                        } else {
+                            members(item, &mut next);
                         }
                     }
                 }
@@ -253,6 +269,28 @@ fn resolve<'a>(node: &'a Node, segments: &[String]) -> Resolved<'a> {
     Resolved::Values(current)
 }
 
+/// A name pattern where `*` stands for any run of characters; case-insensitive, as ARM
+/// property names are.
+pub(crate) fn glob_match(pattern: &str, name: &str) -> bool {
+    let (p, n) = (pattern.to_ascii_lowercase(), name.to_ascii_lowercase());
+    let parts: Vec<&str> = p.split('*').collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if parts.len() == 1 {
+        return p == n;
+    }
+    if !n.starts_with(first) || n.len() < first.len() + last.len() || !n.ends_with(last) {
+        return false;
+    }
+    let mut rest = &n[first.len()..n.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
 fn header_or(span: Span, header: Span) -> Span {
     // The root object's span covers the whole resource: point at the header instead.
     if span.start <= header.start && span.end >= header.end {
@@ -263,6 +301,31 @@ fn header_or(span: Span, header: Span) -> Span {
 }
 
 impl Assertion {
+    /// Whether the assertion can ever fail. Only combinations of `declared` cannot: a check
+    /// made of them is an existence check, with no failing case.
+    pub fn can_fail(&self) -> bool {
+        match self {
+            Assertion::Declared => false,
+            Assertion::All(items) | Assertion::Any(items) => items.iter().any(Assertion::can_fail),
+            // A linked resource passes unless a `where` fails it; none fails only if
+            // `absent` says so.
+            Assertion::Related { filter, absent, .. } => filter.is_some() || absent.can_fail(),
+            Assertion::Leaf { .. } | Assertion::Not(..) => true,
+        }
+    }
+
+    /// Made only of `declared`: the check asks whether something exists, and one resource
+    /// that surely does is enough for the control.
+    pub fn existence_only(&self) -> bool {
+        match self {
+            Assertion::Declared => true,
+            Assertion::All(items) | Assertion::Any(items) => {
+                items.iter().all(Assertion::existence_only)
+            }
+            _ => false,
+        }
+    }
+
     pub fn eval(&self, node: &Node, ctx: &Ctx) -> Verdict {
         match self {
             Assertion::Leaf {
@@ -323,6 +386,10 @@ impl Assertion {
                     }
                 }
             }
+            Assertion::Declared => match &ctx.resource.conditional {
+                Some(reason) => Verdict::Unknown(reason.clone()),
+                None => Verdict::Pass,
+            },
             Assertion::All(items) => all(items.iter().map(|a| a.eval(node, ctx)).collect()),
             Assertion::Any(items) => {
                 let mut unknown = None;
@@ -368,6 +435,7 @@ impl Assertion {
                 edge,
                 outgoing,
                 via,
+                select,
                 filter,
                 absent,
                 expect,
@@ -397,12 +465,20 @@ impl Assertion {
                     if !types.iter().any(|t| other.is_type(t)) {
                         continue;
                     }
-                    found_any = true;
                     let sub = Ctx {
                         model: ctx.model,
                         id: rid,
                         resource: other,
                     };
+                    match select.as_ref().map(|s| s.eval(&other.body, &sub)) {
+                        None | Some(Verdict::Pass) => {}
+                        Some(Verdict::Unknown(r)) => {
+                            unknown.get_or_insert(r);
+                            continue;
+                        }
+                        _ => continue,
+                    }
+                    found_any = true;
                     match filter.as_ref().map(|f| f.eval(&other.body, &sub)) {
                         None | Some(Verdict::Pass) => return Verdict::Pass,
                         Some(Verdict::Unknown(r)) => {
@@ -484,6 +560,19 @@ fn all(verdicts: Vec<Verdict>) -> Verdict {
         Verdict::Pass
     } else {
         Verdict::NotApplicable
+    }
+}
+
+impl Absent {
+    /// Whether an absent value can make the assertion fail.
+    pub fn can_fail(&self) -> bool {
+        match self {
+            Absent::Fail => true,
+            Absent::Versioned {
+                then, otherwise, ..
+            } => then.can_fail() || otherwise.can_fail(),
+            _ => false,
+        }
     }
 }
 
@@ -805,6 +894,198 @@ mod tests {
         assert_eq!(covers(&s("80,443"), 443), Some(true));
         assert_eq!(covers(&s("3389"), 22), Some(false));
         assert_eq!(covers(&Value::Int(22), 22), Some(true));
+    }
+
+    fn resource(json: &str, conditional: Option<&str>) -> Resource {
+        let body = crate::json::parse(json, crate::source::FileId(0))
+            .unwrap()
+            .root;
+        Resource {
+            dialect: crate::model::Dialect::Arm,
+            language: crate::model::Language::ArmJson,
+            type_name: "Microsoft.Network/bastionHosts".into(),
+            api_version: Some("2024-01-01".into()),
+            address: "x".into(),
+            name: Some("x".into()),
+            file: crate::source::FileId(0),
+            header: body.span,
+            body,
+            call_chain: Vec::new(),
+            partial: false,
+            conditional: conditional.map(str::to_string),
+            links: Vec::new(),
+        }
+    }
+
+    fn eval(a: &Assertion, r: Resource) -> Verdict {
+        let model = Model::new(vec![r], Vec::new());
+        let res = model.get(ResourceId(0));
+        let ctx = Ctx {
+            model: &model,
+            id: ResourceId(0),
+            resource: res,
+        };
+        a.eval(&res.body, &ctx)
+    }
+
+    fn leaf(path: &str, op: Op) -> Assertion {
+        Assertion::Leaf {
+            path: Path::parse(path),
+            op,
+            absent: Absent::Pass,
+            expect: None,
+        }
+    }
+
+    #[test]
+    fn declared_passes_unless_the_resource_is_conditional() {
+        let a = Assertion::Declared;
+        assert_eq!(eval(&a, resource("{}", None)), Verdict::Pass);
+        assert!(matches!(
+            eval(&a, resource("{}", Some("condition unknown"))),
+            Verdict::Unknown(r) if r == "condition unknown"
+        ));
+        assert!(!a.can_fail());
+        assert!(!Assertion::All(vec![Assertion::Declared]).can_fail());
+        let with_leaf = Assertion::All(vec![
+            Assertion::Declared,
+            leaf(
+                "properties.status",
+                Op::NotEquals(Value::String("Disabled".into())),
+            ),
+        ]);
+        assert!(with_leaf.can_fail());
+        assert!(Assertion::Not(Box::new(Assertion::Declared), None).can_fail());
+    }
+
+    #[test]
+    fn wildcard_segments_walk_object_members_by_name() {
+        let a = leaf(
+            "properties.parameters.[*Effect].value",
+            Op::NotEquals(Value::String("Disabled".into())),
+        );
+        let bad = r#"{"properties": {"parameters": {
+            "aEffect": {"value": "Audit"}, "bMonitoringEffect": {"value": "disabled"},
+            "note": {"value": "Disabled"}}}}"#;
+        match eval(&a, resource(bad, None)) {
+            Verdict::Fail(f) => {
+                assert_eq!(f.len(), 1);
+                assert_eq!(f[0].found.as_deref(), Some("'disabled'"));
+            }
+            v => panic!("{v:?}"),
+        }
+        let good = r#"{"properties": {"parameters": {"aEffect": {"value": "Audit"},
+            "note": {"value": "Disabled"}}}}"#;
+        assert_eq!(eval(&a, resource(good, None)), Verdict::Pass);
+        // No parameters at all, or none matching: absent.
+        assert_eq!(eval(&a, resource("{}", None)), Verdict::Pass);
+        // `[*]` on an object: every member.
+        let all = leaf(
+            "properties.parameters.[*].value",
+            Op::NotEquals(Value::String("Disabled".into())),
+        );
+        assert!(eval(&all, resource(good, None)).is_fail());
+        // In arrays of objects, the pattern applies to each element's members.
+        let arr = leaf("items.[*Id]", Op::NotEquals(Value::String("x".into())));
+        assert!(eval(
+            &arr,
+            resource(r#"{"items": [{"aId": "y"}, {"bID": "x"}]}"#, None)
+        )
+        .is_fail());
+    }
+
+    #[test]
+    fn related_select_ignores_other_linked_resources() {
+        use crate::model::{Edge, EdgeKind};
+        let ext = |ty: &str, conditional: Option<&str>| {
+            let mut r = resource(
+                &format!(r#"{{"properties": {{"publisher": "p", "type": "{ty}"}}}}"#),
+                conditional,
+            );
+            r.type_name = "Microsoft.Compute/virtualMachines/extensions".into();
+            r
+        };
+        let vm = || {
+            let mut r = resource("{}", None);
+            r.type_name = "Microsoft.Compute/virtualMachines".into();
+            r
+        };
+        let related = |absent: Absent| Assertion::Related {
+            types: vec!["Microsoft.Compute/virtualMachines/extensions".into()],
+            edge: Some(EdgeKind::Parent),
+            outgoing: false,
+            via: None,
+            select: Some(Box::new(Assertion::All(vec![
+                Assertion::Declared,
+                Assertion::Leaf {
+                    path: Path::parse("properties.type"),
+                    op: Op::OneOf(vec![Value::String("MDE.Windows".into())]),
+                    absent: Absent::Fail,
+                    expect: None,
+                },
+            ]))),
+            filter: None,
+            absent,
+            expect: None,
+        };
+        let run = |exts: Vec<Resource>, a: &Assertion| {
+            let n = exts.len();
+            let mut all = vec![vm()];
+            all.extend(exts);
+            let edges = (1..=n)
+                .map(|i| Edge {
+                    from: ResourceId(i as u32),
+                    to: ResourceId(0),
+                    kind: EdgeKind::Parent,
+                    path: String::new(),
+                })
+                .collect();
+            let model = Model::new(all, edges);
+            let res = model.get(ResourceId(0));
+            let ctx = Ctx {
+                model: &model,
+                id: ResourceId(0),
+                resource: res,
+            };
+            a.eval(&res.body, &ctx)
+        };
+        let a = related(Absent::Unknown);
+        // Another extension is not "an endpoint protection extension that fails".
+        assert!(matches!(
+            run(vec![ext("AzureMonitorWindowsAgent", None)], &a),
+            Verdict::Unknown(_)
+        ));
+        assert_eq!(
+            run(
+                vec![
+                    ext("AzureMonitorWindowsAgent", None),
+                    ext("MDE.Windows", None)
+                ],
+                &a
+            ),
+            Verdict::Pass
+        );
+        // Linked but maybe not deployed: unknown.
+        assert!(matches!(
+            run(vec![ext("MDE.Windows", Some("condition"))], &a),
+            Verdict::Unknown(r) if r == "condition"
+        ));
+        assert!(!a.can_fail());
+        assert!(!a.existence_only());
+        assert!(related(Absent::Fail).can_fail());
+        assert!(run(vec![ext("Other", None)], &related(Absent::Fail)).is_fail());
+    }
+
+    #[test]
+    fn glob_patterns() {
+        assert!(glob_match("*Effect", "identityEnableMFAMonitoringEffect"));
+        assert!(glob_match("*effect", "AEFFECT"));
+        assert!(!glob_match("*Effect", "effects"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a*b*c", "axxbyyc"));
+        assert!(!glob_match("a*b*c", "acb"));
+        assert!(!glob_match("ab*ba", "aba"));
+        assert!(glob_match("exact", "EXACT"));
     }
 
     #[test]

@@ -264,10 +264,23 @@ fn assertion(v: &T, at: &str) -> R<Assertion> {
     if let Some(rel) = t.get("related") {
         return related(rel, t, at);
     }
+    if let Some(d) = t.get("declared") {
+        if t.len() != 1 {
+            return Err(format!(
+                "`{at}`: `declared` stands alone (no path, operator, absent or expect)"
+            ));
+        }
+        return match d {
+            T::Boolean(true) => Ok(Assertion::Declared),
+            _ => Err(format!(
+                "`{at}.declared` must be true (a resource that is not declared is never checked)"
+            )),
+        };
+    }
     for k in t.keys() {
         if !OPS.contains(&k.as_str()) && !["path", "absent", "expect"].contains(&k.as_str()) {
             return Err(format!(
-                "`{at}`: unknown field `{k}` (expected path, absent, expect, all, any, not, related, or one of: {})",
+                "`{at}`: unknown field `{k}` (expected path, absent, expect, all, any, not, related, declared, or one of: {})",
                 OPS.join(", ")
             ));
         }
@@ -425,6 +438,17 @@ fn related(rel: &T, t: &toml::Table, at: &str) -> R<Assertion> {
             ))
         }
     };
+    for k in r.keys() {
+        if !["type", "edge", "direction", "via", "select"].contains(&k.as_str()) {
+            return Err(format!(
+                "`{at}.related`: unknown field `{k}` (expected type, edge, direction, via, select)"
+            ));
+        }
+    }
+    let select = r
+        .get("select")
+        .map(|w| assertion(w, &format!("{at}.related.select")).map(Box::new))
+        .transpose()?;
     let via = match r.get("via") {
         None => None,
         Some(T::String(s)) => Some(s.clone()),
@@ -443,6 +467,7 @@ fn related(rel: &T, t: &toml::Table, at: &str) -> R<Assertion> {
         edge,
         outgoing,
         via,
+        select,
         filter,
         absent,
         expect: opt_str(t, "expect")?,
@@ -525,6 +550,36 @@ assert = { path = ["https_traffic_only_enabled", "enable_https_traffic_only"], e
         assert_eq!(r.id, "BG9999");
         assert_eq!(r.checks.len(), 2);
         assert_eq!(r.controls.cis[0].id, "4.1");
+    }
+
+    #[test]
+    fn declared_is_an_existence_assertion() {
+        let rule = RULE.replace(
+            "assert = { path = [\"https_traffic_only_enabled\", \"enable_https_traffic_only\"], equals = true, absent = \"pass\" }",
+            "assert = { declared = true }",
+        );
+        assert_ne!(rule, RULE);
+        let r = parse_rule(&rule, "x.toml", "builtin").unwrap();
+        assert!(matches!(r.checks[1].assert, Assertion::Declared));
+        // The ARM check can still fail.
+        assert!(r.can_fail());
+        let only = rule.replace(
+            "assert = { path = \"properties.supportsHttpsTrafficOnly\", equals = true, absent = { from = \"2019-04-01\", then = \"pass\", else = \"fail\" } }",
+            "when = { path = \"kind\", equals = \"StorageV2\" }\nassert = { all = [{ declared = true }] }",
+        );
+        assert_ne!(only, rule);
+        assert!(!parse_rule(&only, "x.toml", "builtin").unwrap().can_fail());
+        for bad in [
+            "assert = { declared = false }",
+            "assert = { declared = true, path = \"name\" }",
+            "assert = { declared = \"yes\" }",
+        ] {
+            let text = rule.replace("assert = { declared = true }", bad);
+            let e = parse_rule(&text, "x.toml", "builtin")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("declared"), "{bad}: {e}");
+        }
     }
 
     #[test]

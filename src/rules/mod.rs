@@ -143,6 +143,18 @@ impl Rule {
         self.checks.iter().filter(move |c| c.dialect == dialect)
     }
 
+    /// Whether any check can fail. A rule whose every check is made of `declared` checks
+    /// that something exists: it passes or is unknown, and has no failing case.
+    pub fn can_fail(&self) -> bool {
+        self.checks.iter().any(|c| c.assert.can_fail())
+    }
+
+    /// Whether every check only asks that something exists (`declared`): one resource that
+    /// surely does meets the rule's controls.
+    pub fn existence_only(&self) -> bool {
+        self.checks.iter().all(|c| c.assert.existence_only())
+    }
+
     pub fn frameworks(&self) -> Vec<&'static str> {
         let mut f = Vec::new();
         if !self.controls.cis.is_empty() {

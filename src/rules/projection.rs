@@ -15,7 +15,7 @@
 //! where they are (a path that meets one is unknown, projected or not). At the end of a
 //! path the whole subtree is kept: `each`, `contains` and `empty` look inside it.
 
-use super::assert::Assertion;
+use super::assert::{glob_match, Assertion};
 use super::Rule;
 use crate::model::{Dialect, Node, Resource, Value};
 use std::collections::HashMap;
@@ -26,6 +26,9 @@ struct Trie {
     all: bool,
     /// Lower-case keys: lookups are case-insensitive.
     children: HashMap<String, Trie>,
+    /// Wildcard segments (`[*]`, `[*Effect]`), by pattern (`*`, `*effect`): every object
+    /// member whose name matches, and for `*` every array item.
+    patterns: HashMap<String, Trie>,
 }
 
 impl Trie {
@@ -37,12 +40,16 @@ impl Trie {
             None => {
                 self.all = true;
                 self.children.clear();
+                self.patterns.clear();
             }
-            Some((first, rest)) => self
-                .children
-                .entry(first.to_ascii_lowercase())
-                .or_default()
-                .insert(rest),
+            Some((first, rest)) => {
+                let lower = first.to_ascii_lowercase();
+                let map = match lower.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+                    Some(p) if p.contains('*') => self.patterns.entry(p.to_string()),
+                    _ => self.children.entry(lower),
+                };
+                map.or_default().insert(rest)
+            }
         }
     }
 }
@@ -86,12 +93,20 @@ impl Projection {
                 }
             }
             Assertion::Not(inner, _) => self.collect(inner, key),
-            Assertion::Related { types, filter, .. } => {
+            Assertion::Declared => {
+                self.by_type.entry(key.clone()).or_default();
+            }
+            Assertion::Related {
+                types,
+                filter,
+                select,
+                ..
+            } => {
                 // The resource itself is read for nothing here (edges come from links), but
                 // the connected resources are read by the filter. They may be of either
                 // dialect (azapi resources are ARM-dialect resources of a Terraform file).
                 self.by_type.entry(key.clone()).or_default();
-                if let Some(f) = filter {
+                for f in filter.iter().chain(select.iter()) {
                     for t in types {
                         for d in [Dialect::Arm, Dialect::Terraform] {
                             self.collect(f, &(d, t.to_ascii_lowercase()));
@@ -126,10 +141,18 @@ fn project(node: Node, tries: &[&Trie]) -> Node {
                 .into_iter()
                 .filter_map(|(k, v)| {
                     let lower = k.to_ascii_lowercase();
-                    let sub: Vec<&Trie> = tries
+                    let mut sub: Vec<&Trie> = tries
                         .iter()
                         .filter_map(|t| t.children.get(&lower))
                         .collect();
+                    for t in tries {
+                        sub.extend(
+                            t.patterns
+                                .iter()
+                                .filter(|(p, _)| glob_match(p, &k))
+                                .map(|(_, t)| t),
+                        );
+                    }
                     (!sub.is_empty()).then(|| {
                         let v = project(v, &sub);
                         (k, v)
@@ -140,9 +163,11 @@ fn project(node: Node, tries: &[&Trie]) -> Node {
         }
         Value::Array(items) => {
             // A path goes through every item (`rules.access` means every rule's access);
-            // `[*]` says the same explicitly.
+            // `[*]` says the same explicitly. (The items also keep the array's own `[*]`
+            // pattern, which on an object means every member: this keeps more than `[*]`
+            // on an array reads, never less.)
             let mut item_tries: Vec<&Trie> = tries.to_vec();
-            item_tries.extend(tries.iter().filter_map(|t| t.children.get("[*]")));
+            item_tries.extend(tries.iter().filter_map(|t| t.patterns.get("*")));
             Node::new(
                 Value::Array(items.into_iter().map(|i| project(i, &item_tries)).collect()),
                 span,
@@ -179,6 +204,7 @@ mod tests {
             body: crate::json::parse(json, FileId(0)).unwrap().root,
             call_chain: Vec::new(),
             partial: false,
+            conditional: None,
             links: Vec::new(),
         }
     }
@@ -240,6 +266,7 @@ type = "Microsoft.Network/networkSecurityGroups"
 assert = { all = [
   { path = "properties.securityRules.properties.access", equals = "Deny" },
   { path = "properties.rules.[*].x", present = true },
+  { path = "properties.parameters.[*Effect].value", not_equals = "Disabled" },
   { path = "properties.whole", each = { path = "a", equals = 1 } },
   { related = { type = "Microsoft.Insights/diagnosticSettings", edge = "scope" }, where = { path = "properties.logs", present = true } },
 ] }
@@ -249,12 +276,13 @@ assert = { all = [
         let mut res = resource(
             "Microsoft.Network/networkSecurityGroups",
             r#"{"properties": {"securityRules": [{"name": "a", "properties": {"access": "Allow", "priority": 1}}, "[unknown]"],
-                 "rules": [{"x": 1, "y": 2}], "whole": [{"a": 1, "b": 2}], "other": 1}}"#,
+                 "rules": [{"x": 1, "y": 2}], "whole": [{"a": 1, "b": 2}], "other": 1,
+                 "parameters": {"aEffect": {"value": "x", "type": "s"}, "b": {"value": 1}}}}"#,
         );
         p.apply(&mut res);
         assert_eq!(
             keys(&res.body),
-            r#"{"properties":{"securityRules":[{"properties":{"access":"Allow"}},"[unknown]"],"rules":[{"x":1}],"whole":[{"a":1,"b":2}]}}"#
+            r#"{"properties":{"securityRules":[{"properties":{"access":"Allow"}},"[unknown]"],"rules":[{"x":1,"y":2}],"whole":[{"a":1,"b":2}],"parameters":{"aEffect":{"value":"x"}}}}"#
         );
         let mut diag = resource(
             "Microsoft.Insights/diagnosticSettings",

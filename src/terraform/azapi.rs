@@ -60,6 +60,7 @@ pub fn lower(ev: &Eval, block: &Block, scope: &mut Scope, links: &mut Vec<Link>)
             call_chain: Vec::new(),
             // an update sets some properties of a resource declared elsewhere
             partial: tf_type == "azapi_update_resource",
+            conditional: None,
             links: Vec::new(),
         },
         None => {
@@ -77,6 +78,7 @@ pub fn lower(ev: &Eval, block: &Block, scope: &mut Scope, links: &mut Vec<Link>)
                 body: tf,
                 call_chain: Vec::new(),
                 partial: false,
+                conditional: None,
                 links: Vec::new(),
             }
         }

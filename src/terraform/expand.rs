@@ -291,6 +291,7 @@ impl Eval<'_> {
                     body,
                     call_chain: Vec::new(),
                     partial: false,
+                    conditional: None,
                     links: Vec::new(),
                 }
             };
@@ -328,6 +329,16 @@ impl Eval<'_> {
             links.retain(|l| l.target != own);
             let mut seen = std::collections::HashSet::new();
             links.retain(|l| seen.insert((l.kind, l.path.clone(), l.target.clone())));
+            // `count`/`for_each` not known before apply (here or on an enclosing module
+            // call) may mean no instance at all.
+            if matches!(key, Key::Unknown) {
+                res.conditional =
+                    Some("count/for_each not known before apply: there may be no instance".into());
+            } else if inst.addr.contains("[*]") {
+                res.conditional = Some(
+                    "module count/for_each not known before apply: there may be no instance".into(),
+                );
+            }
             res.address = address;
             res.call_chain = inst.call_chain.clone();
             res.links = links;

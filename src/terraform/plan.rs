@@ -155,6 +155,7 @@ fn walk_module(
             body,
             call_chain: Vec::new(),
             partial: ty == "azapi_update_resource",
+            conditional: None,
             links: res_links,
         };
         if ty == "azapi_resource" || ty == "azapi_update_resource" {

@@ -234,7 +234,37 @@ resource "azurerm_x" "b" {
     let a = r.res("azurerm_x.a[*]");
     assert!(a.body.get("name").unwrap().is_unknown());
     assert_eq!(s(a.body.get("fixed")), Some("yes"));
-    r.res("azurerm_x.b[*]");
+    // There may be no instance at all: existence checks must not count on it.
+    assert!(a.conditional.is_some());
+    assert!(r.res("azurerm_x.b[*]").conditional.is_some());
+}
+
+#[test]
+fn known_count_is_not_conditional_and_unknown_module_count_is() {
+    let main = r#"
+variable "on" {
+  type    = bool
+  default = true
+}
+variable "unset" { type = bool }
+resource "azurerm_x" "a" {
+  count = var.on ? 1 : 0
+  name  = "a"
+}
+resource "azurerm_x" "b" {
+  count = var.unset ? 1 : 0
+  name  = "b"
+}
+module "m" {
+  source = "./m"
+  count  = var.unset ? 1 : 0
+}
+"#;
+    let m = r#"resource "azurerm_y" "c" { name = "c" }"#;
+    let r = run(&[("main.tf", main), ("m/main.tf", m)]);
+    assert_eq!(r.res("azurerm_x.a[0]").conditional, None);
+    assert!(r.res("azurerm_x.b[*]").conditional.is_some());
+    assert!(r.res("module.m[*].azurerm_y.c").conditional.is_some());
 }
 
 #[test]

@@ -285,6 +285,10 @@ pub struct Model {
     pub folders: Vec<u32>,
     outgoing: Vec<Vec<usize>>,
     incoming: Vec<Vec<usize>>,
+    /// `unresolved` by the folder of the referring resource, built on first use (after
+    /// `folders` is set): connected-resource checks ask for their own folder's, and scanning
+    /// the whole list for every resource was quadratic (10% of the ARM corpus scan).
+    unresolved_by_folder: std::sync::OnceLock<std::collections::HashMap<u32, Vec<usize>>>,
 }
 
 impl Model {
@@ -304,7 +308,38 @@ impl Model {
             folders: Vec::new(),
             outgoing,
             incoming,
+            unresolved_by_folder: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The unresolved references made by resources in the folder of `file`.
+    pub fn unresolved_near(
+        &self,
+        file: FileId,
+    ) -> impl Iterator<Item = &(ResourceId, EdgeKind, String)> {
+        let folder_of = |f: FileId| self.folders.get(f.0 as usize).copied();
+        let index = self.unresolved_by_folder.get_or_init(|| {
+            let mut m: std::collections::HashMap<u32, Vec<usize>> = Default::default();
+            for (i, (from, _, _)) in self.unresolved.iter().enumerate() {
+                // A file without a folder (folders not set) shares every folder: u32::MAX.
+                let f = folder_of(self.get(*from).file).unwrap_or(u32::MAX);
+                m.entry(f).or_default().push(i);
+            }
+            m
+        });
+        let mine = folder_of(file);
+        let all_folders = mine.is_none() || self.folders.is_empty();
+        let picked: Vec<usize> = if all_folders {
+            (0..self.unresolved.len()).collect()
+        } else {
+            let mut v: Vec<usize> = index
+                .get(&mine.unwrap_or(u32::MAX))
+                .cloned()
+                .unwrap_or_default();
+            v.extend(index.get(&u32::MAX).into_iter().flatten().copied());
+            v
+        };
+        picked.into_iter().map(move |i| &self.unresolved[i])
     }
 
     /// Whether two files share a folder (true when folders are not known).

@@ -493,17 +493,17 @@ impl Assertion {
                 if !found_any {
                     // A reference we could not resolve (unknown name, resource in another
                     // repository) may be the one we look for: unknown, not missing.
-                    let dangling = ctx.model.unresolved.iter().any(|(from, kind, path)| {
-                        link_ok(*kind, path)
-                            && ctx
-                                .model
-                                .same_folder(ctx.model.get(*from).file, ctx.resource.file)
-                            && if *outgoing {
-                                *from == ctx.id
-                            } else {
-                                types.iter().any(|t| ctx.model.get(*from).is_type(t))
-                            }
-                    });
+                    let dangling =
+                        ctx.model
+                            .unresolved_near(ctx.resource.file)
+                            .any(|(from, kind, path)| {
+                                link_ok(*kind, path)
+                                    && if *outgoing {
+                                        *from == ctx.id
+                                    } else {
+                                        types.iter().any(|t| ctx.model.get(*from).is_type(t))
+                                    }
+                            });
                     if dangling {
                         return Verdict::Unknown(format!(
                             "a reference to or from {} could not be resolved",

@@ -16,15 +16,24 @@ pub fn arm_key(type_name: &str, name: &str) -> String {
 /// Reads a resource id (`/subscriptions/…/providers/Microsoft.Sql/servers/srv/databases/db`)
 /// or a `type/name` string (`Microsoft.Sql/servers/srv`) into its key.
 pub fn arm_target_key(target: &str) -> Option<String> {
+    arm_target_keys(target).into_iter().next()
+}
+
+/// The keys a target may stand for, the likelier first. A resource id alternates types and
+/// names (`Microsoft.Sql/servers/srv/databases/db`); the `type/name` form the frontends
+/// write for parents and symbols puts the full type first (`Microsoft.Sql/servers/databases/
+/// srv/db`). Both have an odd number of segments, so a target without `/providers/` and
+/// with two names or more is read both ways; the linker takes the one that names a resource.
+pub fn arm_target_keys(target: &str) -> Vec<String> {
     let lower = target.to_ascii_lowercase();
-    let tail = match lower.rfind("/providers/") {
-        Some(i) => &target[i + "/providers/".len()..],
-        None => target.trim_start_matches('/'),
+    let (tail, is_id) = match lower.rfind("/providers/") {
+        Some(i) => (&target[i + "/providers/".len()..], true),
+        None => (target.trim_start_matches('/'), false),
     };
     let segs: Vec<&str> = tail.split('/').filter(|s| !s.is_empty()).collect();
     // namespace, then type/name pairs.
     if segs.len() < 3 || segs.len() % 2 == 0 || !segs[0].contains('.') {
-        return None;
+        return Vec::new();
     }
     let mut types = vec![segs[0]];
     let mut names = Vec::new();
@@ -34,9 +43,17 @@ pub fn arm_target_key(target: &str) -> Option<String> {
     }
     // A placeholder left by an unknown value cannot name a resource.
     if names.iter().any(|n| n.contains('{')) {
-        return None;
+        return Vec::new();
     }
-    Some(arm_key(&types.join("/"), &names.join("/")))
+    let mut out = vec![arm_key(&types.join("/"), &names.join("/"))];
+    let levels = segs.len() / 2;
+    if !is_id && levels > 1 {
+        let (types, names) = segs.split_at(levels + 1);
+        if !names.iter().any(|n| n.contains('{')) {
+            out.push(arm_key(&types.join("/"), &names.join("/")));
+        }
+    }
+    out
 }
 
 /// `module.a.azurerm_x.y["k"]` → `tf:module.a.azurerm_x.y`.
@@ -80,16 +97,17 @@ pub fn run(resources: Vec<Resource>) -> Model {
     for (i, r) in resources.iter().enumerate() {
         let from = ResourceId(i as u32);
         for l in &r.links {
-            let key = if l.target.is_empty() {
-                None
+            let keys = if l.target.is_empty() {
+                Vec::new()
             } else if l.target.starts_with("tf:") {
-                Some(l.target.clone())
+                vec![l.target.clone()]
             } else if r.language == crate::model::Language::Terraform && !l.target.contains('/') {
-                Some(format!("tf:{}", l.target))
+                vec![format!("tf:{}", l.target)]
             } else {
-                arm_target_key(&l.target)
+                arm_target_keys(&l.target)
             };
-            let targets = key.as_ref().and_then(|k| index.get(k));
+            let key = keys.first();
+            let targets = keys.iter().find_map(|k| index.get(k));
             match targets {
                 Some(ts) => {
                     for &to in ts {
@@ -232,6 +250,18 @@ mod tests {
             Some("microsoft.storage/storageaccounts|acct".into())
         );
         assert_eq!(arm_target_key("justaname"), None);
+        // The `type/name` form of a grandchild reads both ways; an id only one way.
+        assert_eq!(
+            arm_target_keys("Microsoft.Storage/storageAccounts/blobServices/acct/default"),
+            vec![
+                "microsoft.storage/storageaccounts/acct|blobservices/default".to_string(),
+                "microsoft.storage/storageaccounts/blobservices|acct/default".to_string(),
+            ]
+        );
+        assert_eq!(
+            arm_target_keys("/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/acct/blobServices/default"),
+            vec!["microsoft.storage/storageaccounts/blobservices|acct/default".to_string()]
+        );
         assert_eq!(
             tf_key("module.a[\"x\"].azurerm_x.y[0]"),
             "tf:module.a.azurerm_x.y"

@@ -326,3 +326,114 @@ fn unknown_conditions_and_copy_counts_make_existence_conditional() {
     assert!(conditional("[*]"));
     assert!(!conditional("w1"));
 }
+
+/// The outcome of `rule` on the resource at `address`, if it was judged.
+fn outcome(r: &ScanResult, rule: &str, address: &str) -> Option<basegate::check::Outcome> {
+    r.evaluations
+        .iter()
+        .find(|e| r.rules[e.rule].id == rule && r.model.get(e.resource).address.as_str() == address)
+        .map(|e| e.outcome)
+}
+
+#[test]
+fn language_version_2_existing_resources_pass_on_their_dependencies() {
+    // Bicep with symbolic names: the setting depends on the existing service, which depends
+    // on the declared account. Without symbolic names Bicep writes the dependency on the
+    // account itself; both must link the setting to the account.
+    let text = r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "languageVersion": "2.0", "contentVersion": "1.0.0.0",
+        "resources": {
+          "stg::queue": {"existing": true, "type": "Microsoft.Storage/storageAccounts/queueServices", "apiVersion": "2023-05-01", "name": "st1/default", "dependsOn": ["stg"]},
+          "stg": {"type": "Microsoft.Storage/storageAccounts", "apiVersion": "2023-05-01", "name": "st1", "kind": "StorageV2", "properties": {}},
+          "diag": {"type": "Microsoft.Insights/diagnosticSettings", "apiVersion": "2021-05-01-preview", "name": "d",
+                   "scope": "[format('Microsoft.Storage/storageAccounts/{0}/queueServices/{1}', 'st1', 'default')]", "dependsOn": ["stg::queue"],
+                   "properties": {"logs": [{"categoryGroup": "audit", "enabled": true}]}}
+        }}"#;
+    let (_d, r) = scan_text("main.json", text);
+    let diag = r
+        .model
+        .resources
+        .iter()
+        .position(|x| x.address == "diag")
+        .unwrap();
+    let stg = r
+        .model
+        .resources
+        .iter()
+        .position(|x| x.address == "stg")
+        .unwrap();
+    assert!(r
+        .model
+        .edges
+        .iter()
+        .any(|e| e.kind == basegate::model::EdgeKind::DependsOn
+            && e.from.0 as usize == diag
+            && e.to.0 as usize == stg));
+    assert!(r.model.unresolved.is_empty(), "{:?}", r.model.unresolved);
+    assert_eq!(
+        outcome(&r, "BG1014", "stg"),
+        Some(basegate::check::Outcome::Pass)
+    );
+}
+
+#[test]
+fn a_setting_on_a_service_of_an_unknown_account_may_be_on_this_one() {
+    // The service is not declared: it exists with the account. A setting scoped to the queue
+    // service of an account named by a parameter may be on this account's.
+    let text = r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "contentVersion": "1.0.0.0",
+        "parameters": {"acct": {"type": "string"}},
+        "resources": [
+          {"type": "Microsoft.Storage/storageAccounts", "apiVersion": "2023-05-01", "name": "st1", "kind": "StorageV2", "properties": {}},
+          {"type": "Microsoft.Insights/diagnosticSettings", "apiVersion": "2021-05-01-preview", "name": "d",
+           "scope": "[format('Microsoft.Storage/storageAccounts/{0}/queueServices/{1}', parameters('acct'), 'default')]",
+           "properties": {"logs": [{"categoryGroup": "audit", "enabled": true}]}}
+        ]}"#;
+    let (_d, r) = scan_text("main.json", text);
+    let addr = "Microsoft.Storage/storageAccounts/st1";
+    assert_eq!(
+        outcome(&r, "BG1014", addr),
+        Some(basegate::check::Outcome::Unknown)
+    );
+    // A rule on a declared child only (soft delete on the blob service) is not clouded: the
+    // setting is not a blob service.
+    assert_eq!(
+        outcome(&r, "BG1012", addr),
+        Some(basegate::check::Outcome::Fail)
+    );
+}
+
+#[test]
+fn grandchildren_and_extension_resources_on_children_are_linked() {
+    // Nested grandchild (parent named `type/name`) and the `…/providers/…` extension form on
+    // a child: both name a child type with two names.
+    let (_d, r) = scan_text(
+        "main.json",
+        &template(
+            r#"[{"type": "Microsoft.Storage/storageAccounts", "apiVersion": "2023-05-01", "name": "st1", "properties": {},
+                 "resources": [{"type": "blobServices", "apiVersion": "2023-05-01", "name": "default", "properties": {},
+                   "resources": [{"type": "containers", "apiVersion": "2023-05-01", "name": "c1", "properties": {}}]}]},
+                {"type": "Microsoft.Storage/storageAccounts/blobServices/providers/diagnosticSettings", "apiVersion": "2021-05-01-preview",
+                 "name": "st1/default/Microsoft.Insights/d", "properties": {}}]"#,
+        ),
+    );
+    let pos = |t: &str| {
+        r.model
+            .resources
+            .iter()
+            .position(|x| x.type_name == t)
+            .unwrap()
+    };
+    let (svc, cont, diag) = (
+        pos("Microsoft.Storage/storageAccounts/blobServices"),
+        pos("Microsoft.Storage/storageAccounts/blobServices/containers"),
+        pos("Microsoft.Insights/diagnosticSettings"),
+    );
+    let edge = |from: usize, kind| {
+        r.model
+            .edges
+            .iter()
+            .any(|e| e.from.0 as usize == from && e.to.0 as usize == svc && e.kind == kind)
+    };
+    assert!(edge(cont, basegate::model::EdgeKind::Parent));
+    assert!(edge(diag, basegate::model::EdgeKind::Scope));
+}

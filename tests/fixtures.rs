@@ -28,37 +28,6 @@ const BICEP_EXEMPT: &[&str] = &[];
 /// Bicep fixtures that state what Azure does but show an evaluator bug: the walker checks
 /// that each still disagrees with its `expect:` markers (remove the entry once it is fixed).
 const BICEP_KNOWN_BUGS: &[(&str, &str)] = &[
-    // A diagnostic setting scoped to `existingAccount::service`, where the existing account's
-    // name is a parameter: it may be this account, so the verdict should be unknown; the
-    // evaluator does not treat an `existing` resource with an unknown name as a possible
-    // alias of a declared one, and reports the account as not logged.
-    (
-        "BG1014/unknown-target.bicep",
-        "existing resource with an unknown name is not a possible alias",
-    ),
-    (
-        "BG1015/unknown-target.bicep",
-        "existing resource with an unknown name is not a possible alias",
-    ),
-    (
-        "BG1016/unknown-target.bicep",
-        "existing resource with an unknown name is not a possible alias",
-    ),
-    // A diagnostic setting scoped to an `existing` service child (`parent: stg`) of a declared
-    // account, without an explicit dependsOn: it is the account's service (and Bicep compiles
-    // in the dependsOn on the account), but the setting is linked to neither.
-    (
-        "BG1014/pass-existing-child.bicep",
-        "scope on an existing child of a declared resource is not linked to it",
-    ),
-    (
-        "BG1015/pass-existing-child.bicep",
-        "scope on an existing child of a declared resource is not linked to it",
-    ),
-    (
-        "BG1016/pass-existing-child.bicep",
-        "scope on an existing child of a declared resource is not linked to it",
-    ),
     // A top-level child named `'${param}/child'` (no `parent:`) whose parent name is not
     // known: it may belong to the declared server, so the verdict should be unknown. The ARM
     // frontend keeps such a child's parent link with an unknown target; the Bicep lowering

@@ -41,8 +41,9 @@ pub fn evaluate(file: FileId, root: &Node, params: &ParamValues) -> Output {
     let mut out = Output::default();
     let mut ev = Evaluator::new(file, root, params, &mut out.diagnostics, 0);
     ev.template(root, "", &mut out.resources);
+    let existing = std::mem::take(&mut ev.existing);
     drop(ev);
-    resolve_symbolic_links(&mut out.resources);
+    resolve_symbolic_links(&mut out.resources, &existing);
     out
 }
 
@@ -70,6 +71,8 @@ struct Evaluator<'d> {
     /// The string being evaluated: where an expression problem is reported.
     at: Span,
     depth: usize,
+    /// languageVersion 2.0 `existing` resources, by lower-case symbol: what they depend on.
+    existing: HashMap<String, Vec<String>>,
 }
 
 impl<'d> Evaluator<'d> {
@@ -165,6 +168,7 @@ impl<'d> Evaluator<'d> {
             diags,
             at: Span::file_start(file),
             depth,
+            existing: HashMap::new(),
         }
     }
 
@@ -531,7 +535,29 @@ impl<'d> Evaluator<'d> {
             .get("existing")
             .is_some_and(|e| e.value == Value::Bool(true))
         {
-            // A reference to a resource deployed elsewhere: nothing is declared here.
+            // A reference to a resource deployed elsewhere: nothing is declared here. What
+            // it depends on is kept: a resource that depends on it depends on those (as
+            // Bicep compiles it without symbolic names).
+            if let Some(sym) = symbol {
+                let looped = decl.get("copy").is_some();
+                let mut deps = Vec::new();
+                for d in decl
+                    .get("dependsOn")
+                    .and_then(Node::as_array)
+                    .unwrap_or(&[])
+                {
+                    let v = match d.as_str() {
+                        Some(s) if !expr::is_expression(s) => d.clone(),
+                        // Expressions of a looped one may need its copyIndex().
+                        Some(_) if !looped => self.value(d),
+                        _ => continue,
+                    };
+                    if let Some(t) = v.as_str() {
+                        deps.push(t.to_string());
+                    }
+                }
+                self.existing.insert(sym.to_ascii_lowercase(), deps);
+            }
             return;
         }
         match decl.get("copy") {
@@ -891,11 +917,12 @@ impl<'d> Evaluator<'d> {
             let file = self.file;
             let depth = self.depth + 1;
             let mut nested = Vec::new();
-            {
+            let existing = {
                 let mut ev = Evaluator::new(file, template, &given, self.diags, depth);
                 ev.template(template, &prefix, &mut nested);
-            }
-            resolve_symbolic_links(&mut nested);
+                ev.existing
+            };
+            resolve_symbolic_links(&mut nested, &existing);
             out.extend(nested);
         } else {
             self.depth += 1;
@@ -1070,8 +1097,9 @@ fn looks_like_id_property(path: &str) -> bool {
 
 /// languageVersion 2.0 `dependsOn` and `scope` name resources by symbol; so does 1.0's
 /// `dependsOn` by plain resource name. Rewrite them to `type/name` targets, which the
-/// linker understands across files.
-fn resolve_symbolic_links(resources: &mut [Resource]) {
+/// linker understands across files. A dependency on an `existing` resource becomes one on
+/// what it depends on (it is not deployed), as Bicep writes it without symbolic names.
+fn resolve_symbolic_links(resources: &mut [Resource], existing: &HashMap<String, Vec<String>>) {
     let mut by_symbol: HashMap<String, String> = HashMap::new();
     let mut by_name: HashMap<String, Vec<String>> = HashMap::new();
     for r in resources.iter() {
@@ -1089,6 +1117,23 @@ fn resolve_symbolic_links(resources: &mut [Resource]) {
     }
     for r in resources.iter_mut() {
         r.links.retain(|l| l.path != "$symbol");
+        if !existing.is_empty() {
+            let mut links = Vec::with_capacity(r.links.len());
+            for l in r.links.drain(..) {
+                match existing.get(&l.target.to_ascii_lowercase()) {
+                    Some(_) if l.kind == EdgeKind::DependsOn => {
+                        for target in existing_deps(existing, &l.target) {
+                            links.push(Link {
+                                target,
+                                ..l.clone()
+                            });
+                        }
+                    }
+                    _ => links.push(l),
+                }
+            }
+            r.links = links;
+        }
         for l in &mut r.links {
             if l.target.contains('/') || l.target.is_empty() {
                 continue;
@@ -1103,6 +1148,28 @@ fn resolve_symbolic_links(resources: &mut [Resource]) {
             }
         }
     }
+}
+
+/// What an `existing` symbol depends on, through other `existing` ones (a cycle or a long
+/// chain stops).
+fn existing_deps(existing: &HashMap<String, Vec<String>>, symbol: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut seen = vec![symbol.to_ascii_lowercase()];
+    let mut todo = vec![symbol.to_ascii_lowercase()];
+    while let Some(s) = todo.pop() {
+        for d in existing.get(&s).map(Vec::as_slice).unwrap_or(&[]) {
+            let key = d.to_ascii_lowercase();
+            if existing.contains_key(&key) {
+                if !seen.contains(&key) && seen.len() < 64 {
+                    seen.push(key.clone());
+                    todo.push(key);
+                }
+            } else if !out.contains(d) {
+                out.push(d.clone());
+            }
+        }
+    }
+    out
 }
 
 /// Rough size of a value in bytes, stopping early past `limit`.

@@ -96,6 +96,12 @@ pub(super) struct ResInfo {
     pub parent: Option<Value>,
     pub parent_existing: bool,
     pub existing: bool,
+    /// For an `existing` resource: the ids of the declared resources its declaration refers
+    /// to (its parent, names in its `name` or `scope`), through other `existing` ones. It is
+    /// not deployed, so Bicep makes a resource that refers to it depend on these instead.
+    pub deps: Vec<Value>,
+    /// `deps` of the parent, when the parent is `existing`.
+    pub parent_deps: Vec<Value>,
 }
 
 impl ResInfo {

@@ -187,15 +187,23 @@ impl Instance<'_, '_> {
         }
         self.res_memo.insert(key.clone(), None);
         self.sess.depth += 1;
-        let log = self.dep_log.take();
+        // What the declaration refers to is logged apart: an `existing` resource passes it
+        // on to the resources that refer to it.
+        let log = self.dep_log.replace(Vec::new());
         let info = self.resource_info_inner(path, idx);
-        self.dep_log = log;
+        let used = std::mem::replace(&mut self.dep_log, log).unwrap_or_default();
+        let info = info.map(|mut i| {
+            if i.existing {
+                i.deps = declared_deps(&used);
+            }
+            Rc::new(i)
+        });
         self.sess.depth -= 1;
         self.res_memo.insert(key, info.clone());
         info
     }
 
-    fn resource_info_inner(&mut self, path: &[usize], idx: Option<i64>) -> Option<Rc<ResInfo>> {
+    fn resource_info_inner(&mut self, path: &[usize], idx: Option<i64>) -> Option<ResInfo> {
         let parent_from_path = if path.len() > 1 {
             self.resource_info(&path[..path.len() - 1], idx)
         } else {
@@ -208,7 +216,7 @@ impl Instance<'_, '_> {
             None
         };
         self.locals = saved;
-        info.map(Rc::new)
+        info
     }
 
     fn compute_info(
@@ -316,6 +324,11 @@ impl Instance<'_, '_> {
             }),
             parent_existing: parent.as_ref().is_some_and(|p| p.existing),
             existing: d.existing,
+            deps: Vec::new(),
+            parent_deps: match &parent {
+                Some(p) if p.existing => p.deps.clone(),
+                _ => Vec::new(),
+            },
         })
     }
 
@@ -858,21 +871,34 @@ impl Instance<'_, '_> {
                                     if self.module_ref(x).is_some() {
                                         continue;
                                     }
-                                    let id = if self.is_resource_expr(x) {
+                                    let target = if self.is_resource_expr(x) {
                                         self.resource_ref(x)
-                                            .map(|t| t.id.clone())
-                                            .unwrap_or_else(|| unknown_value("dependency"))
                                     } else {
-                                        self.expr(x).value
+                                        None
                                     };
-                                    links.push(Link {
-                                        kind: EdgeKind::DependsOn,
-                                        path: "dependsOn".into(),
-                                        target: match &id {
-                                            Value::String(s) => s.clone(),
-                                            _ => String::new(),
-                                        },
-                                    });
+                                    let id = match &target {
+                                        Some(t) => t.id.clone(),
+                                        None if self.is_resource_expr(x) => {
+                                            unknown_value("dependency")
+                                        }
+                                        None => self.expr(x).value,
+                                    };
+                                    // An `existing` resource is not deployed: Bicep compiles
+                                    // the dependency into one on what it depends on.
+                                    let ids = match &target {
+                                        Some(t) if t.existing => t.deps.clone(),
+                                        _ => vec![id.clone()],
+                                    };
+                                    for id in ids {
+                                        links.push(Link {
+                                            kind: EdgeKind::DependsOn,
+                                            path: "dependsOn".into(),
+                                            target: match &id {
+                                                Value::String(s) => s.clone(),
+                                                _ => String::new(),
+                                            },
+                                        });
+                                    }
                                     deps.push(Node::new(id, self.span(x.range)));
                                 }
                                 members.push((key, Node::new(Value::Array(deps), span)));
@@ -890,12 +916,17 @@ impl Instance<'_, '_> {
             if let (Some(Value::String(p)), false) = (&info.parent, info.parent_existing) {
                 implicit.push(p.clone());
             }
-            for u in used.iter().filter(|u| !u.existing) {
-                let target = match &u.id {
+            let from_existing = used.iter().filter(|u| u.existing).flat_map(|u| &u.deps);
+            let declared = used
+                .iter()
+                .filter(|u| !u.existing && !Rc::ptr_eq(u, &info))
+                .map(|u| &u.id);
+            for id in info.parent_deps.iter().chain(from_existing).chain(declared) {
+                let target = match id {
                     Value::String(id) => id.clone(),
                     _ => String::new(),
                 };
-                if !Rc::ptr_eq(u, &info) && !implicit.contains(&target) {
+                if !implicit.contains(&target) {
                     implicit.push(target);
                 }
             }
@@ -1022,4 +1053,22 @@ pub(super) fn resource_stmt_of<'p>(
         };
     }
     Some(stmt)
+}
+
+/// The ids of the declared resources among `used`, with those an `existing` one passes on.
+fn declared_deps(used: &[Rc<ResInfo>]) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    for u in used {
+        let ids = if u.existing {
+            u.deps.clone()
+        } else {
+            vec![u.id.clone()]
+        };
+        for id in ids {
+            if !out.contains(&id) {
+                out.push(id);
+            }
+        }
+    }
+    out
 }

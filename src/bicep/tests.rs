@@ -378,7 +378,47 @@ fn scope_depends_on_and_existing() {
     assert!(scope
         .target
         .ends_with("/providers/Microsoft.KeyVault/vaults/kv"));
-    assert!(lock.links.iter().any(|l| l.kind == EdgeKind::DependsOn));
+    // The vault is not deployed and depends on nothing: Bicep drops the dependency on it
+    // (the body keeps what was written).
+    assert!(!lock.links.iter().any(|l| l.kind == EdgeKind::DependsOn));
+    assert_eq!(get(&lock.body, "dependsOn").as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn references_to_existing_resources_depend_on_what_those_depend_on() {
+    let r = one(
+        "resource stg 'Microsoft.Storage/storageAccounts@2023-05-01' = {\n  name: 'st'\n}\n\
+         resource files 'Microsoft.Storage/storageAccounts/fileServices@2023-05-01' existing = {\n  parent: stg\n  name: 'default'\n}\n\
+         resource share 'Microsoft.Storage/storageAccounts/fileServices/shares@2023-05-01' = {\n  parent: files\n  name: 'share'\n}\n\
+         resource vnet 'Microsoft.Network/virtualNetworks@2023-05-01' = {\n  name: 'vnet'\n}\n\
+         resource other 'Microsoft.Network/virtualNetworks@2023-05-01' existing = {\n  name: vnet.name\n  resource sn 'subnets' existing = {\n    name: 'sn'\n  }\n}\n\
+         resource pe 'Microsoft.Network/privateEndpoints@2023-05-01' = {\n  name: 'pe'\n  dependsOn: [\n    files\n  ]\n  properties: { subnet: { id: other::sn.id } }\n}\n\
+         resource diag 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {\n  name: 'd'\n  scope: files\n}\n",
+    );
+    let deps = |addr: &str| -> Vec<String> {
+        let mut v: Vec<String> = r
+            .res(addr)
+            .links
+            .iter()
+            .filter(|l| l.kind == EdgeKind::DependsOn)
+            .map(|l| l.target.rsplit("/providers/").next().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    // A declared child of an existing child depends on the declared grandparent.
+    assert_eq!(deps("share"), vec!["Microsoft.Storage/storageAccounts/st"]);
+    // Explicit and implicit references to existing resources: what they refer to, through
+    // parents and names, transitively.
+    assert_eq!(
+        deps("pe"),
+        vec![
+            "Microsoft.Network/virtualNetworks/vnet",
+            "Microsoft.Storage/storageAccounts/st"
+        ]
+    );
+    // A scope on an existing child of a declared account depends on the account.
+    assert_eq!(deps("diag"), vec!["Microsoft.Storage/storageAccounts/st"]);
 }
 
 #[test]

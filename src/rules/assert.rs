@@ -326,6 +326,39 @@ impl Assertion {
         }
     }
 
+    /// The types of an incoming connection this assertion asks about (directly or in a
+    /// combinator) for which the scan holds a reference whose target is not known, from a
+    /// resource in the folder of `ctx`'s resource: such a reference may point at a resource
+    /// that is not declared.
+    fn unresolved_incoming(&self, ctx: &Ctx) -> Option<String> {
+        match self {
+            Assertion::Leaf { .. } | Assertion::Declared => None,
+            Assertion::All(xs) | Assertion::Any(xs) => {
+                xs.iter().find_map(|x| x.unresolved_incoming(ctx))
+            }
+            Assertion::Not(x, _) => x.unresolved_incoming(ctx),
+            Assertion::Related {
+                types,
+                edge,
+                outgoing: false,
+                via,
+                ..
+            } => ctx
+                .model
+                .unresolved_near(ctx.resource.file)
+                .any(|(from, kind, path)| {
+                    let other = ctx.model.get(*from);
+                    edge.is_none_or(|k| k == *kind)
+                        && via.as_ref().is_none_or(|v| {
+                            path.len() >= v.len() && path[..v.len()].eq_ignore_ascii_case(v)
+                        })
+                        && types.iter().any(|t| other.is_type(t))
+                })
+                .then(|| types.join(" or ")),
+            Assertion::Related { .. } => None,
+        }
+    }
+
     pub fn eval(&self, node: &Node, ctx: &Ctx) -> Verdict {
         match self {
             Assertion::Leaf {
@@ -509,6 +542,20 @@ impl Assertion {
                             "a reference to or from {} could not be resolved",
                             types.join(" or ")
                         ));
+                    }
+                    // A child need not be declared to exist (a storage account's default
+                    // queue service, a child deployed elsewhere): a reference the filter
+                    // would follow from such a child, whose target is not known, may be to
+                    // an undeclared child of this resource.
+                    let child =
+                        !*outgoing && edge.is_none_or(|k| k == crate::model::EdgeKind::Parent);
+                    if let (true, Some(f)) = (child, filter) {
+                        if let Some(other) = f.unresolved_incoming(ctx) {
+                            return Verdict::Unknown(format!(
+                                "a reference from {other} could not be resolved: it may be to an undeclared {} of this resource",
+                                types.join(" or ")
+                            ));
+                        }
                     }
                 }
                 let expected = expect

@@ -44,7 +44,10 @@ pub struct Discovered {
     /// Relative to the scan root, `/`-separated.
     pub rel_path: String,
     pub kind: FileKind,
+    /// Empty for an ARM template (`deferred`): the ARM stage reads each template when it
+    /// evaluates it, so the texts of all templates are never in memory together.
     pub text: String,
+    pub deferred: bool,
 }
 
 /// A file that looks like infrastructure code but could not be read.
@@ -223,33 +226,7 @@ fn contains_ci(hay: &str, needle: &str) -> bool {
         .any(|w| w.eq_ignore_ascii_case(n))
 }
 
-/// Decodes a file's bytes: UTF-8 (BOM kept for the parser to skip), or UTF-16 with a BOM
-/// (Windows editors save templates that way). Anything else is an error message.
-pub fn decode(bytes: Vec<u8>) -> Result<String, String> {
-    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
-        let le = bytes[0] == 0xFF;
-        let units: Vec<u16> = bytes[2..]
-            .chunks_exact(2)
-            .map(|c| {
-                if le {
-                    u16::from_le_bytes([c[0], c[1]])
-                } else {
-                    u16::from_be_bytes([c[0], c[1]])
-                }
-            })
-            .collect();
-        return String::from_utf16(&units).map_err(|_| "invalid UTF-16 text".to_string());
-    }
-    if bytes.iter().take(8192).any(|&b| b == 0) {
-        return Err("binary content (NUL bytes): not a text file".to_string());
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "not valid UTF-8 (first invalid byte at offset {}): re-save the file as UTF-8",
-            e.utf8_error().valid_up_to()
-        )
-    })
-}
+pub use crate::source::decode;
 
 pub fn run(paths: &[PathBuf], root: &Path, filter: &Filter) -> Discovery {
     let found = Mutex::new(Discovery::default());
@@ -406,11 +383,13 @@ fn visit(path: &Path, root: &Path, filter: &Filter, explicit: bool, found: &Mute
             }
         },
     };
+    let deferred = kind == FileKind::ArmTemplate;
     found.lock().unwrap().files.push(Discovered {
         path: path.to_path_buf(),
         rel_path,
         kind,
-        text,
+        text: if deferred { String::new() } else { text },
+        deferred,
     });
 }
 

@@ -122,7 +122,11 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
     let mut diagnostics = Vec::new();
     let mut files: Vec<(FileId, FileKind, PathBuf)> = Vec::with_capacity(found.files.len());
     for f in found.files {
-        let id = sources.add(f.path.clone(), f.rel_path, f.text);
+        let id = if f.deferred {
+            sources.add_deferred(f.path.clone(), f.rel_path)
+        } else {
+            sources.add(f.path.clone(), f.rel_path, f.text)
+        };
         files.push((id, f.kind, f.path));
     }
     for p in found.problems {
@@ -194,11 +198,27 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
             *resources = packed;
         }
     };
+    if let Some(p) = explicit_params {
+        // A parameter file named on the command line may itself look like a template.
+        if let Err(msg) = sources.load(p, opts.filter.max_file_size) {
+            diagnostics.push(Diagnostic::error(Span::file_start(p), msg));
+        }
+    }
     let arm_out: Vec<arm::Output> = files
         .par_iter()
         .filter(|(_, k, _)| *k == FileKind::ArmTemplate)
         .map(|(id, _, _)| {
+            if let Err(msg) = sources.load(*id, opts.filter.max_file_size) {
+                // Deleted, made unreadable or changed since it was found.
+                return arm::Output {
+                    diagnostics: vec![Diagnostic::error(Span::file_start(*id), msg)],
+                    ..Default::default()
+                };
+            }
             let mut o = arm::evaluate_file(&sources, *id, &param_index, explicit_params);
+            if Some(*id) != explicit_params {
+                sources.evict(*id, triage::MARKER);
+            }
             settle(&mut o.resources);
             o
         })

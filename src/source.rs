@@ -59,6 +59,34 @@ pub struct LineCol {
     pub col: u32,
 }
 
+/// Decodes a file's bytes: UTF-8 (BOM kept for the parser to skip), or UTF-16 with a BOM
+/// (Windows editors save templates that way). Anything else is an error message.
+pub fn decode(bytes: Vec<u8>) -> Result<String, String> {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        let le = bytes[0] == 0xFF;
+        let units: Vec<u16> = bytes[2..]
+            .chunks_exact(2)
+            .map(|c| {
+                if le {
+                    u16::from_le_bytes([c[0], c[1]])
+                } else {
+                    u16::from_be_bytes([c[0], c[1]])
+                }
+            })
+            .collect();
+        return String::from_utf16(&units).map_err(|_| "invalid UTF-16 text".to_string());
+    }
+    if bytes.iter().take(8192).any(|&b| b == 0) {
+        return Err("binary content (NUL bytes): not a text file".to_string());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "not valid UTF-8 (first invalid byte at offset {}): re-save the file as UTF-8",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
 /// Byte offsets of line starts, built once per file.
 #[derive(Debug, Clone, Default)]
 pub struct LineIndex {
@@ -121,6 +149,13 @@ impl LineIndex {
 }
 
 /// One file the scan read.
+///
+/// An ARM template's text is needed while it is parsed and evaluated, and afterwards only
+/// for a finding's column on a line with non-ASCII characters and for the text report's
+/// source lines. Holding every template's text until the end was the largest block of a
+/// scan's memory, so the ARM stage reads a template when it evaluates it and then *evicts*
+/// the text: the line index stays, with the lines that need the text for columns, and
+/// [`SourceFile::full_text`] reads the file again when it is needed after all.
 #[derive(Debug)]
 pub struct SourceFile {
     pub id: FileId,
@@ -128,8 +163,14 @@ pub struct SourceFile {
     pub path: PathBuf,
     /// The path relative to the scan root, with `/` separators: what every report shows.
     pub rel_path: String,
+    /// Empty when evicted (see [`SourceFile::full_text`]).
     pub text: String,
     pub lines: LineIndex,
+    /// The text is not held; it was `text_len` bytes.
+    pub evicted: bool,
+    text_len: u32,
+    /// 0-based lines with non-ASCII characters (columns count characters): set on eviction.
+    non_ascii_lines: Vec<u32>,
 }
 
 impl SourceFile {
@@ -139,13 +180,84 @@ impl SourceFile {
             id,
             path,
             rel_path,
+            text_len: text.len() as u32,
             text,
             lines,
+            evicted: false,
+            non_ascii_lines: Vec::new(),
         }
     }
 
     pub fn line_col(&self, offset: u32) -> LineCol {
-        self.lines.line_col(&self.text, offset)
+        if !self.evicted {
+            return self.lines.line_col(&self.text, offset);
+        }
+        let offset = offset.min(self.text_len);
+        let line = self.lines.line_of(offset);
+        if self.non_ascii_lines.binary_search(&(line as u32)).is_ok() {
+            if let Some(text) = self.reread() {
+                return self.lines.line_col(&text, offset);
+            }
+        }
+        // An ASCII line: one byte, one character.
+        LineCol {
+            line: line as u32 + 1,
+            col: offset - self.lines.line_start(line) + 1,
+        }
+    }
+
+    /// The whole text, read again from disk when it was evicted. `None` when the file can no
+    /// longer be read or has changed length since it was scanned (its spans would not fit).
+    pub fn full_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+        if !self.evicted {
+            return Some(std::borrow::Cow::Borrowed(&self.text));
+        }
+        self.reread()
+            .map(|t| std::borrow::Cow::Owned(t.as_ref().clone()))
+    }
+
+    fn reread(&self) -> Option<std::rc::Rc<String>> {
+        // Reports ask file by file (findings are sorted by file): one file per thread is
+        // kept, so a file with many findings is read once, not once per finding.
+        thread_local! {
+            static LAST: std::cell::RefCell<Option<(PathBuf, std::rc::Rc<String>)>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        if let Some(hit) = LAST.with_borrow(|l| {
+            l.as_ref()
+                .filter(|(p, t)| *p == self.path && t.len() as u32 == self.text_len)
+                .map(|(_, t)| t.clone())
+        }) {
+            return Some(hit);
+        }
+        let bytes = std::fs::read(&self.path).ok()?;
+        let text = std::rc::Rc::new(decode(bytes).ok()?);
+        if text.len() as u32 != self.text_len {
+            return None;
+        }
+        LAST.set(Some((self.path.clone(), text.clone())));
+        Some(text)
+    }
+
+    fn evict(&self) -> SourceFile {
+        let mut non_ascii_lines = Vec::new();
+        if !self.text.is_ascii() {
+            for line in 0..self.lines.line_count() {
+                if !self.lines.line_text(&self.text, line).is_ascii() {
+                    non_ascii_lines.push(line as u32);
+                }
+            }
+        }
+        SourceFile {
+            id: self.id,
+            path: self.path.clone(),
+            rel_path: self.rel_path.clone(),
+            text: String::new(),
+            lines: self.lines.clone(),
+            evicted: true,
+            text_len: self.text_len,
+            non_ascii_lines,
+        }
     }
 }
 
@@ -162,6 +274,57 @@ impl SourceMap {
         let id = FileId(files.len() as u32);
         files.push(Arc::new(SourceFile::new(id, path, rel_path, text)));
         id
+    }
+
+    /// A file found but not read yet: [`SourceMap::load`] reads it.
+    pub fn add_deferred(&self, path: PathBuf, rel_path: String) -> FileId {
+        let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
+        let id = FileId(files.len() as u32);
+        let mut f = SourceFile::new(id, path, rel_path, String::new());
+        f.evicted = true;
+        files.push(Arc::new(f));
+        id
+    }
+
+    /// Reads a deferred or evicted file (at most `max_size` bytes) and holds its text.
+    pub fn load(&self, id: FileId, max_size: u64) -> Result<Arc<SourceFile>, String> {
+        let current = self.get(id);
+        if !current.evicted {
+            return Ok(current);
+        }
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        std::fs::File::open(&current.path)
+            .and_then(|f| f.take(max_size + 1).read_to_end(&mut bytes))
+            .map_err(|e| format!("cannot read: {e}"))?;
+        if bytes.len() as u64 > max_size {
+            return Err(format!(
+                "grew over the {} MB file size limit while being scanned: not scanned",
+                max_size / (1024 * 1024)
+            ));
+        }
+        let text = decode(bytes)?;
+        let loaded = Arc::new(SourceFile::new(
+            id,
+            current.path.clone(),
+            current.rel_path.clone(),
+            text,
+        ));
+        let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
+        files[id.0 as usize] = loaded.clone();
+        Ok(loaded)
+    }
+
+    /// Drops a file's text, keeping what line and column lookups need. A file with a
+    /// `basegate:ignore` comment keeps it: triage reads suppressions from the text.
+    pub fn evict(&self, id: FileId, keep_if_contains: &str) {
+        let current = self.get(id);
+        if current.evicted || current.text.contains(keep_if_contains) {
+            return;
+        }
+        let evicted = Arc::new(current.evict());
+        let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
+        files[id.0 as usize] = evicted;
     }
 
     pub fn get(&self, id: FileId) -> Arc<SourceFile> {
@@ -191,6 +354,48 @@ impl SourceMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn evicted_files_keep_lines_and_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.json");
+        let text = "{\n  \"a\": 1,\n  \"é\": \"ü\", \"b\": 2\n}\n";
+        std::fs::write(&path, text).unwrap();
+        let map = SourceMap::default();
+        let id = map.add_deferred(path.clone(), "t.json".into());
+        assert!(map.get(id).evicted);
+        let loaded = map.load(id, 1 << 20).unwrap();
+        assert_eq!(loaded.text, text);
+        let offsets = [
+            0u32,
+            5,
+            text.find("\"b\"").unwrap() as u32,
+            text.len() as u32,
+        ];
+        let before: Vec<LineCol> = offsets.iter().map(|&o| loaded.line_col(o)).collect();
+        map.evict(id, "basegate:ignore");
+        let ev = map.get(id);
+        assert!(ev.evicted && ev.text.is_empty());
+        let after: Vec<LineCol> = offsets.iter().map(|&o| ev.line_col(o)).collect();
+        assert_eq!(
+            before, after,
+            "columns after eviction, including a non-ASCII line"
+        );
+        assert_eq!(ev.full_text().unwrap(), text);
+        // Changed on disk since: no text rather than text the spans do not fit.
+        std::fs::write(&path, "{}").unwrap();
+        std::thread::spawn(move || assert!(ev.full_text().is_none()))
+            .join()
+            .unwrap();
+        // A file with a suppression comment keeps its text.
+        let id2 = map.add(
+            "x.json".into(),
+            "x.json".into(),
+            "// basegate:ignore BG1 why\n{}".into(),
+        );
+        map.evict(id2, "basegate:ignore");
+        assert!(!map.get(id2).evicted);
+    }
 
     #[test]
     fn line_col_counts_chars_from_one() {

@@ -278,7 +278,7 @@ struct Directive {
     own_line: bool,
 }
 
-const MARKER: &str = "basegate:ignore";
+pub const MARKER: &str = "basegate:ignore";
 
 fn directives(file: &crate::source::SourceFile) -> Vec<Directive> {
     let mut out = Vec::new();

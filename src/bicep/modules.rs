@@ -109,7 +109,15 @@ impl<'a> Loader<'a> {
             return j.clone();
         }
         let r = match self.sources.find_by_path(path) {
-            Some(id) => Ok((id, self.sources.get(id).text.clone())),
+            // An ARM template the ARM stage has read and let go of is read again.
+            Some(id) => Ok((
+                id,
+                self.sources
+                    .get(id)
+                    .full_text()
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default(),
+            )),
             None => read_referenced(path).map(|text| {
                 let rel = discover::relative(&self.root, path);
                 (

@@ -121,10 +121,13 @@ fn snippet(
         r.line,
         r.col
     )?;
-    if file.text.is_empty() {
+    let Some(text) = file.full_text() else {
+        return Ok(());
+    };
+    if text.is_empty() {
         return Ok(());
     }
-    let line_text = file.lines.line_text(&file.text, r.line as usize - 1);
+    let line_text = file.lines.line_text(&text, r.line as usize - 1);
     // Tabs would misalign the caret: show them as one space each.
     let shown: String = line_text
         .chars()

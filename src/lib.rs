@@ -228,12 +228,11 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         .filter(|(_, k, _)| matches!(k, FileKind::Bicep | FileKind::BicepParam))
         .map(|(id, _, _)| *id)
         .collect();
-    let mut bicep_out = if bicep_files.is_empty() {
+    let bicep_out = if bicep_files.is_empty() {
         bicep::Output::default()
     } else {
-        bicep::evaluate(&sources, &bicep_files, &root)
+        bicep::evaluate_with(&sources, &bicep_files, &root, &settle)
     };
-    settle(&mut bicep_out.resources);
     let tf_files: Vec<FileId> = files
         .iter()
         .filter(|(_, k, _)| {

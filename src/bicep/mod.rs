@@ -15,7 +15,7 @@ mod params;
 mod parser;
 pub mod syntax;
 
-pub use modules::{evaluate, Output};
+pub use modules::{evaluate, evaluate_with, Output};
 
 pub use parser::MAX_DEPTH;
 

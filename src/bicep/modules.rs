@@ -232,6 +232,18 @@ pub struct Output {
 /// Evaluates every Bicep entry point among `files` (every discovered `.bicep` and
 /// `.bicepparam` file, already in `sources`). Never panics on bad input.
 pub fn evaluate(sources: &SourceMap, files: &[FileId], root: &Path) -> Output {
+    evaluate_with(sources, files, root, &|_| {})
+}
+
+/// [`evaluate`], with `settle` applied to each entry point's resources as soon as they are
+/// evaluated (the scan cuts them down to what its rules read there, so the full resources
+/// of every entry point are never held together).
+pub fn evaluate_with(
+    sources: &SourceMap,
+    files: &[FileId],
+    root: &Path,
+    settle: &(dyn Fn(&mut Vec<Resource>) + Sync),
+) -> Output {
     let loader = Loader::new(sources, root);
     let units: Vec<(Arc<Unit>, Vec<Diagnostic>)> = files
         .par_iter()
@@ -326,7 +338,14 @@ pub fn evaluate(sources: &SourceMap, files: &[FileId], root: &Path) -> Output {
     // Deep but legal nesting recurses through expressions, variables and module calls:
     // evaluate on threads with room for it.
     let run = || -> Vec<(Vec<Resource>, Vec<Diagnostic>)> {
-        entries.par_iter().map(|u| run_entry(&loader, u)).collect()
+        entries
+            .par_iter()
+            .map(|u| {
+                let (mut rs, ds) = run_entry(&loader, u);
+                settle(&mut rs);
+                (rs, ds)
+            })
+            .collect()
     };
     let results = match rayon::ThreadPoolBuilder::new()
         .stack_size(256 << 20)

@@ -27,20 +27,7 @@ const BICEP_EXEMPT: &[&str] = &[];
 
 /// Bicep fixtures that state what Azure does but show an evaluator bug: the walker checks
 /// that each still disagrees with its `expect:` markers (remove the entry once it is fixed).
-const BICEP_KNOWN_BUGS: &[(&str, &str)] = &[
-    // A top-level child named `'${param}/child'` (no `parent:`) whose parent name is not
-    // known: it may belong to the declared server, so the verdict should be unknown. The ARM
-    // frontend keeps such a child's parent link with an unknown target; the Bicep lowering
-    // drops it, and the server is reported as having no such child.
-    (
-        "BG2655/unknown-admin-server.bicep",
-        "top-level child with an unknown parent name is not linked to a possible parent",
-    ),
-    (
-        "BG2656/unknown-server.bicep",
-        "top-level child with an unknown parent name is not linked to a possible parent",
-    ),
-];
+const BICEP_KNOWN_BUGS: &[(&str, &str)] = &[];
 
 fn fixture_files(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)

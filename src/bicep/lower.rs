@@ -956,8 +956,8 @@ impl Instance<'_, '_> {
                 None => {
                     // A top-level child named `srv/db` belongs to its parent as in ARM.
                     let parent_type = info.type_name.rsplit_once('/').map(|(p, _)| p);
-                    if let (Value::String(n), Some(pt)) = (&info.name, parent_type) {
-                        if pt.contains('/') {
+                    match (&info.name, parent_type) {
+                        (Value::String(n), Some(pt)) if pt.contains('/') => {
                             if let Some((pn, _)) = n.rsplit_once('/') {
                                 links.push(Link {
                                     kind: EdgeKind::Parent,
@@ -966,6 +966,20 @@ impl Instance<'_, '_> {
                                 });
                             }
                         }
+                        // A name not known (`'${server}/admin'` with an unknown server):
+                        // the parent cannot be named, but there is one, so "no child
+                        // configures this" stays unknown, as in the ARM frontend.
+                        (_, Some(pt))
+                            if pt.contains('/')
+                                && !info.type_name.to_ascii_lowercase().contains("/providers/") =>
+                        {
+                            links.push(Link {
+                                kind: EdgeKind::Parent,
+                                path: String::new(),
+                                target: String::new(),
+                            });
+                        }
+                        _ => {}
                     }
                 }
             }

@@ -206,7 +206,18 @@ fn unknown_ids(
     match &node.value {
         Value::Unknown(_) => {
             let last = path.rsplit('.').next().unwrap_or(path);
-            let is_id = last.ends_with("_id") || last.ends_with("_ids") || last == "scope";
+            // A child names its parent by id (`server_id`) or, in older resources, by name
+            // at the top level (`server_name`, `storage_account_name`): unknown, it may be
+            // any parent. Names that are not parents (SKU, resource group) are left out.
+            let parent_name = !path.contains('.')
+                && last.ends_with("_name")
+                && !matches!(
+                    last,
+                    "resource_group_name" | "display_name" | "computer_name"
+                )
+                && !last.ends_with("sku_name");
+            let is_id =
+                last.ends_with("_id") || last.ends_with("_ids") || last == "scope" || parent_name;
             if is_id && !links.iter().any(|l| l.path == path) {
                 let kind = if matches!(last, "target_resource_id" | "scope" | "resource_id") {
                     EdgeKind::Scope

@@ -13,7 +13,7 @@ use crate::discover;
 use crate::model::{Diagnostic, Resource};
 use crate::source::{FileId, SourceMap, Span};
 use rayon::prelude::*;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -42,6 +42,9 @@ pub(crate) struct Loader<'a> {
     root: PathBuf,
     repo_root: PathBuf,
     units: Mutex<HashMap<PathBuf, Result<Arc<Unit>, String>>>,
+    /// The scanned files, by key: parsed from their text in the source map (their syntax
+    /// errors are reported once, by the first pass), never read again from disk.
+    scanned: HashMap<PathBuf, FileId>,
     json: Mutex<HashMap<PathBuf, JsonModule>>,
     /// Syntax errors of files read because a reference led there.
     pub diags: Mutex<Vec<Diagnostic>>,
@@ -78,6 +81,7 @@ impl<'a> Loader<'a> {
             root,
             repo_root,
             units: Mutex::new(HashMap::new()),
+            scanned: HashMap::new(),
             json: Mutex::new(HashMap::new()),
             diags: Mutex::new(Vec::new()),
         }
@@ -137,6 +141,26 @@ impl<'a> Loader<'a> {
 
     /// The parsed file at `path`, reading it from disk the first time.
     pub fn load(&self, path: &Path) -> Result<Arc<Unit>, String> {
+        if let Some(u) = self
+            .units
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)
+        {
+            return u.clone();
+        }
+        if let Some(&id) = self.scanned.get(path) {
+            // Parsed outside the lock: entry points are parsed on the evaluation threads.
+            let f = self.sources.get(id);
+            let unit = Arc::new(Unit {
+                id,
+                path: path.to_path_buf(),
+                rel_path: f.rel_path.clone(),
+                parsed: super::parse(&f.text),
+            });
+            let mut units = self.units.lock().unwrap_or_else(|e| e.into_inner());
+            return units.entry(path.to_path_buf()).or_insert(Ok(unit)).clone();
+        }
         let mut units = self.units.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(u) = units.get(path) {
             return u.clone();
@@ -159,6 +183,16 @@ impl<'a> Loader<'a> {
         });
         units.insert(path.to_path_buf(), r.clone());
         r
+    }
+
+    /// Lets go of a parsed scanned file no other file refers to, once it has been evaluated.
+    fn release(&self, path: &Path) {
+        if self.scanned.contains_key(path) {
+            self.units
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(path);
+        }
     }
 }
 
@@ -222,6 +256,19 @@ fn imports(loader: &Loader, u: &Unit) -> Vec<PathBuf> {
         .collect()
 }
 
+/// What the first pass keeps of a scanned file.
+struct Scanned {
+    id: FileId,
+    path: PathBuf,
+    rel_path: String,
+    is_param: bool,
+    diags: Vec<Diagnostic>,
+    /// Module, `using` and `extends` paths: what makes a file not an entry point.
+    refs: Vec<PathBuf>,
+    /// `refs` and import sources: what is read before evaluation.
+    next: Vec<PathBuf>,
+}
+
 /// The Bicep results of a scan.
 #[derive(Debug, Default)]
 pub struct Output {
@@ -244,41 +291,49 @@ pub fn evaluate_with(
     root: &Path,
     settle: &(dyn Fn(&mut Vec<Resource>) + Sync),
 ) -> Output {
-    let loader = Loader::new(sources, root);
-    let units: Vec<(Arc<Unit>, Vec<Diagnostic>)> = files
+    let mut loader = Loader::new(sources, root);
+    // First pass: every scanned file is parsed for its syntax errors and the files it refers
+    // to, and its syntax tree dropped. Holding the trees of all files was most of the memory
+    // of a Bicep scan; the evaluation parses each file again when it gets there, and lets go
+    // of an entry point's tree once it is evaluated.
+    let mut scanned: Vec<Scanned> = files
         .par_iter()
         .map(|&id| {
             let f = sources.get(id);
             let parsed = super::parse(&f.text);
-            let diags = syntax_diagnostics(id, &parsed);
             let unit = Unit {
                 id,
                 path: key(&f.path),
                 rel_path: f.rel_path.clone(),
                 parsed,
             };
-            (Arc::new(unit), diags)
+            let mut next = references(&loader, &unit);
+            let refs = next.clone();
+            next.extend(imports(&loader, &unit));
+            Scanned {
+                is_param: unit.is_param_file(),
+                diags: syntax_diagnostics(id, &unit.parsed),
+                id,
+                path: unit.path,
+                rel_path: unit.rel_path,
+                refs,
+                next,
+            }
         })
         .collect();
     let mut out = Output::default();
-    let mut scanned = Vec::new();
-    for (u, d) in units {
-        out.diagnostics.extend(d);
-        loader
-            .units
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(u.path.clone(), Ok(u.clone()));
-        scanned.push(u);
+    for s in &mut scanned {
+        out.diagnostics.append(&mut s.diags);
+        loader.scanned.insert(s.path.clone(), s.id);
     }
+    let loader = loader;
     scanned.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     // Files that references lead to are read now, in a fixed order, so file ids do not
     // depend on which thread gets there first.
-    let mut queue: std::collections::VecDeque<Arc<Unit>> = scanned.iter().cloned().collect();
+    let mut queue: std::collections::VecDeque<Vec<PathBuf>> =
+        scanned.iter().map(|s| s.next.clone()).collect();
     let mut seen: HashSet<PathBuf> = scanned.iter().map(|u| u.path.clone()).collect();
-    while let Some(u) = queue.pop_front() {
-        let mut next = references(&loader, &u);
-        next.extend(imports(&loader, &u));
+    while let Some(next) = queue.pop_front() {
         for p in next {
             if seen.len() > 100_000 || !seen.insert(p.clone()) {
                 continue;
@@ -288,23 +343,23 @@ pub fn evaluate_with(
             {
                 let _ = loader.load_json(&p);
             } else if let Ok(m) = loader.load(&p) {
-                queue.push_back(m);
+                let mut n = references(&loader, &m);
+                n.extend(imports(&loader, &m));
+                queue.push_back(n);
             }
         }
     }
 
     // Entry points: parameter files, and Bicep files nothing scanned refers to.
-    let by_path: HashMap<&Path, &Arc<Unit>> =
-        scanned.iter().map(|u| (u.path.as_path(), u)).collect();
-    let refs: HashMap<&Path, Vec<PathBuf>> = scanned
+    let by_path: HashMap<&Path, &Scanned> = scanned.iter().map(|u| (u.path.as_path(), u)).collect();
+    let used: HashSet<&Path> = scanned
         .iter()
-        .map(|u| (u.path.as_path(), references(&loader, u)))
+        .flat_map(|u| u.refs.iter())
+        .map(PathBuf::as_path)
         .collect();
-    let used: HashSet<&Path> = refs.values().flatten().map(PathBuf::as_path).collect();
-    let mut entries: Vec<Arc<Unit>> = scanned
+    let mut entries: Vec<&Scanned> = scanned
         .iter()
-        .filter(|u| u.is_param_file() || !used.contains(u.path.as_path()))
-        .cloned()
+        .filter(|u| u.is_param || !used.contains(u.path.as_path()))
         .collect();
     // Files reached by no entry (modules of each other only) are still scanned on their own:
     // nothing is skipped in silence.
@@ -314,26 +369,18 @@ pub fn evaluate_with(
         if !reached.insert(p.clone()) {
             continue;
         }
-        if let Some(rs) = refs.get(p.as_path()) {
+        if let Some(u) = by_path.get(p.as_path()) {
             stack.extend(
-                rs.iter()
+                u.refs
+                    .iter()
                     .filter(|r| by_path.contains_key(r.as_path()))
                     .cloned(),
             );
         }
     }
-    let unreached: BTreeSet<&str> = scanned
-        .iter()
-        .filter(|u| !reached.contains(&u.path))
-        .map(|u| u.rel_path.as_str())
-        .collect();
-    entries.extend(
-        scanned
-            .iter()
-            .filter(|u| unreached.contains(u.rel_path.as_str()))
-            .cloned(),
-    );
+    entries.extend(scanned.iter().filter(|u| !reached.contains(&u.path)));
     entries.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    entries.dedup_by(|a, b| a.path == b.path);
 
     // Deep but legal nesting recurses through expressions, variables and module calls:
     // evaluate on threads with room for it.
@@ -341,7 +388,16 @@ pub fn evaluate_with(
         entries
             .par_iter()
             .map(|u| {
-                let (mut rs, ds) = run_entry(&loader, u);
+                let (mut rs, ds) = match loader.load(&u.path) {
+                    Ok(unit) => run_entry(&loader, &unit),
+                    Err(e) => (
+                        Vec::new(),
+                        vec![Diagnostic::error(Span::file_start(u.id), e)],
+                    ),
+                };
+                if !used.contains(u.path.as_path()) {
+                    loader.release(&u.path);
+                }
                 settle(&mut rs);
                 (rs, ds)
             })

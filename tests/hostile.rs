@@ -275,3 +275,26 @@ fn the_scan_needs_no_network() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["summary"]["findings"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn pathological_hcl_is_bounded() {
+    // Found by the `terraform` fuzz target: unclosed objects after binary operators make
+    // hcl-edit backtrack, in time exponential in the input's length (this input, 227 bytes,
+    // took 2.4 s in a release build; each few more bytes doubled it). With a few more
+    // repetitions it would run for hours: the parse has a deadline, and the file is
+    // reported as not scanned.
+    let found = r#"rr=rtypeesr+X%{d=ype||eesr+X%{d=ype||esr+X%{l=rAsr+X%{  id=rAsr+X%{ rAr+X%{ esr+X%{l=rAs/r+X%{  id=peesr+X%{d=ype||eesr+X%{d=ype||esr+X%{l=rAsr+X%{  id=rAsr+X%{ rAr+X%{ esr+X%{l=rAs/r+X%{  id=rAsr+X%{ rAr+X%{ rAsr+X%{ rAr+X%{ d"#;
+    let d = repo();
+    // Each more ` rAr+X%{` doubles the time: 10 more would take an hour.
+    let stem = found.strip_suffix(" d").unwrap();
+    let slow = format!("{stem}{} d", " rAr+X%{".repeat(10));
+    std::fs::write(d.path().join("slow.tf"), slow).unwrap();
+    let r = scan(d.path(), &[]);
+    assert!(r.elapsed < Duration::from_secs(60), "took {:?}", r.elapsed);
+    let diags = diag_for(&r, "slow.tf");
+    assert!(
+        diags.iter().any(|m| m.contains("did not finish")),
+        "{diags:?}"
+    );
+    good_finding_survives(&r);
+}

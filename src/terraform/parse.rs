@@ -202,6 +202,43 @@ fn prefix_run(text: &str) -> usize {
 }
 
 /// Parses one HCL file. On a syntax error, returns an empty body and the error diagnostic.
+/// How long hcl-edit may take on a file: real files parse at tens of MB/s.
+fn deadline(text: &str) -> std::time::Duration {
+    std::time::Duration::from_secs(5 + (text.len() / (512 * 1024)) as u64)
+}
+
+/// hcl-edit backtracks, and some malformed inputs take it time exponential in their length
+/// (found by fuzzing: a 227-byte run of unclosed objects after binary operators took 2.4 s,
+/// each few more bytes doubling it). A gate must not hang on a pull request's file, so the
+/// parse runs on its own thread with a deadline; past it the file is reported as not
+/// scanned, and the thread is left to finish or to end with the process.
+fn parse_with_deadline(
+    text: &str,
+) -> Result<Result<hcl_edit::structure::Body, hcl_edit::parser::Error>, String> {
+    let owned = text.to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("hcl-parse".into())
+        // Legal but deep nesting recurses in the parser (the evaluation thread has as much).
+        .stack_size(256 << 20)
+        .spawn(move || {
+            let _ = tx.send(hcl_edit::parser::parse_body(&owned));
+        });
+    match spawned {
+        Ok(_) => rx.recv_timeout(deadline(text)).map_err(|e| match e {
+            std::sync::mpsc::RecvTimeoutError::Timeout => format!(
+                "the HCL parser did not finish within {} s (malformed nesting makes it backtrack): file not scanned",
+                deadline(text).as_secs()
+            ),
+            std::sync::mpsc::RecvTimeoutError::Disconnected => {
+                "the HCL parser failed on this file: file not scanned".to_string()
+            }
+        }),
+        // No thread to be had: parse here, without a deadline.
+        Err(_) => Ok(hcl_edit::parser::parse_body(text)),
+    }
+}
+
 pub fn parse_hcl(file: FileId, text: &str) -> (Body, Vec<Diagnostic>) {
     let depth = bracket_depth(text);
     if depth > MAX_NESTING || prefix_run(text) > MAX_NESTING {
@@ -220,7 +257,15 @@ pub fn parse_hcl(file: FileId, text: &str) -> (Body, Vec<Diagnostic>) {
         }
         None => text,
     };
-    match hcl_edit::parser::parse_body(text) {
+    let parsed = match parse_with_deadline(text) {
+        Ok(p) => p,
+        Err(why) => {
+            let diag = Diagnostic::error(Span::file_start(file), why)
+        .with_help("check the file's braces and operators; `terraform validate` shows the syntax error");
+            return (Body::default(), vec![diag]);
+        }
+    };
+    match parsed {
         Ok(body) => {
             let mut cx = Lower {
                 file,

@@ -212,20 +212,34 @@ fn deadline(text: &str) -> std::time::Duration {
 /// each few more bytes doubling it). A gate must not hang on a pull request's file, so the
 /// parse runs on its own thread with a deadline; past it the file is reported as not
 /// scanned, and the thread is left to finish or to end with the process.
-fn parse_with_deadline(
-    text: &str,
-) -> Result<Result<hcl_edit::structure::Body, hcl_edit::parser::Error>, String> {
-    let owned = text.to_string();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let spawned = std::thread::Builder::new()
-        .name("hcl-parse".into())
-        // Legal but deep nesting recurses in the parser (the evaluation thread has as much).
-        .stack_size(256 << 20)
-        .spawn(move || {
-            let _ = tx.send(hcl_edit::parser::parse_body(&owned));
-        });
-    match spawned {
-        Ok(_) => rx.recv_timeout(deadline(text)).map_err(|e| match e {
+///
+/// Spawning a thread per file cost 10% of a Terraform scan, so each calling thread keeps a
+/// parser thread and hands it one file at a time; a parser thread that misses a deadline is
+/// abandoned and the next file gets a new one.
+fn parse_with_deadline(text: &str) -> Result<Parsed, String> {
+    thread_local! {
+        static WORKER: std::cell::RefCell<Option<std::sync::mpsc::Sender<Job>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let (reply, answer) = std::sync::mpsc::channel();
+    let job = (text.to_string(), reply);
+    let sent = WORKER.with_borrow_mut(|w| {
+        if w.is_none() {
+            *w = spawn_parser();
+        }
+        match w.as_ref() {
+            Some(tx) => tx.send(job).map_err(|e| e.0),
+            None => Err(job),
+        }
+    });
+    if let Err((text, _)) = sent {
+        // No thread to be had: parse here, without a deadline.
+        WORKER.set(None);
+        return Ok(hcl_edit::parser::parse_body(&text));
+    }
+    answer.recv_timeout(deadline(text)).map_err(|e| {
+        WORKER.set(None);
+        match e {
             std::sync::mpsc::RecvTimeoutError::Timeout => format!(
                 "the HCL parser did not finish within {} s (malformed nesting makes it backtrack): file not scanned",
                 deadline(text).as_secs()
@@ -233,10 +247,27 @@ fn parse_with_deadline(
             std::sync::mpsc::RecvTimeoutError::Disconnected => {
                 "the HCL parser failed on this file: file not scanned".to_string()
             }
-        }),
-        // No thread to be had: parse here, without a deadline.
-        Err(_) => Ok(hcl_edit::parser::parse_body(text)),
-    }
+        }
+    })
+}
+
+type Parsed = Result<hcl_edit::structure::Body, hcl_edit::parser::Error>;
+type Job = (String, std::sync::mpsc::Sender<Parsed>);
+
+/// A parser thread: parses what it is sent until its sender is dropped.
+fn spawn_parser() -> Option<std::sync::mpsc::Sender<Job>> {
+    let (tx, rx) = std::sync::mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("hcl-parse".into())
+        // Legal but deep nesting recurses in the parser (the evaluation thread has as much).
+        .stack_size(256 << 20)
+        .spawn(move || {
+            for (text, reply) in rx {
+                let _ = reply.send(hcl_edit::parser::parse_body(&text));
+            }
+        })
+        .ok()
+        .map(|_| tx)
 }
 
 pub fn parse_hcl(file: FileId, text: &str) -> (Body, Vec<Diagnostic>) {

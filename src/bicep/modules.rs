@@ -381,13 +381,44 @@ pub fn evaluate_with(
     entries.extend(scanned.iter().filter(|u| !reached.contains(&u.path)));
     entries.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     entries.dedup_by(|a, b| a.path == b.path);
+    // Which scanned files each entry point reaches through modules, and how many entry
+    // points reach each: a scanned module is let go of once the last one is evaluated.
+    let reach: Vec<Vec<&Path>> = entries
+        .iter()
+        .map(|e| {
+            let mut seen: HashSet<&Path> = HashSet::new();
+            let mut stack = vec![e.path.as_path()];
+            while let Some(p) = stack.pop() {
+                if !seen.insert(p) {
+                    continue;
+                }
+                if let Some(u) = by_path.get(p) {
+                    stack.extend(
+                        u.refs
+                            .iter()
+                            .map(PathBuf::as_path)
+                            .filter(|r| by_path.contains_key(r)),
+                    );
+                }
+            }
+            seen.into_iter().collect()
+        })
+        .collect();
+    let mut users: HashMap<&Path, std::sync::atomic::AtomicUsize> = HashMap::new();
+    for p in reach.iter().flatten() {
+        users
+            .entry(p)
+            .or_insert_with(|| std::sync::atomic::AtomicUsize::new(0))
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 
     // Deep but legal nesting recurses through expressions, variables and module calls:
     // evaluate on threads with room for it.
     let run = || -> Vec<(Vec<Resource>, Vec<Diagnostic>)> {
         entries
             .par_iter()
-            .map(|u| {
+            .enumerate()
+            .map(|(i, u)| {
                 let (mut rs, ds) = match loader.load(&u.path) {
                     Ok(unit) => run_entry(&loader, &unit),
                     Err(e) => (
@@ -395,8 +426,13 @@ pub fn evaluate_with(
                         vec![Diagnostic::error(Span::file_start(u.id), e)],
                     ),
                 };
-                if !used.contains(u.path.as_path()) {
-                    loader.release(&u.path);
+                for p in &reach[i] {
+                    let last = users
+                        .get(p)
+                        .is_some_and(|n| n.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1);
+                    if last {
+                        loader.release(p);
+                    }
                 }
                 settle(&mut rs);
                 (rs, ds)

@@ -17,11 +17,27 @@ pub struct RuleError {
 type R<T> = Result<T, String>;
 
 pub fn parse_rule(text: &str, file: &str, origin: &str) -> Result<Rule, RuleError> {
+    let doc: toml::Table = toml::from_str(text).map_err(|e| RuleError {
+        file: file.to_string(),
+        message: e.to_string(),
+    })?;
+    from_table(doc, file, origin)
+}
+
+/// A rule file build.rs has turned into JSON (the built-in rules).
+pub fn parse_rule_json(json: &str, file: &str, origin: &str) -> Result<Rule, RuleError> {
+    let doc: toml::Table = serde_json::from_str(json).map_err(|e| RuleError {
+        file: file.to_string(),
+        message: e.to_string(),
+    })?;
+    from_table(doc, file, origin)
+}
+
+fn from_table(doc: toml::Table, file: &str, origin: &str) -> Result<Rule, RuleError> {
     let err = |message: String| RuleError {
         file: file.to_string(),
         message,
     };
-    let doc: toml::Table = toml::from_str(text).map_err(|e| err(e.to_string()))?;
     let mut rule = build(&doc, origin).map_err(err)?;
     rule.file = std::path::Path::new(file)
         .file_name()

@@ -15,8 +15,9 @@ for t in "$@"; do
   echo "== $t start $(date -u +%FT%TZ)" >> runs.log
   extra=()
   # An abandoned HCL parser thread (a file past its deadline) is reported as a leak.
-  [ "$t" = terraform ] && extra+=(-detect_leaks=0)
-  nice -n 10 "$bin/$t" "corpus/$t" "seeds/$t" -dict="dicts/$t.dict" -max_total_time="$secs" \
+  leaks=1
+  [ "$t" = terraform ] && extra+=(-detect_leaks=0) && leaks=0
+  ASAN_OPTIONS="detect_leaks=$leaks" nice -n 10 "$bin/$t" "corpus/$t" "seeds/$t" -dict="dicts/$t.dict" -max_total_time="$secs" \
     -timeout=10 -rss_limit_mb=4096 -max_len=8192 -print_final_stats=1 "${extra[@]}" \
     -artifact_prefix="artifacts/$t/" > "$t.log" 2>&1
   echo "== $t rc=$? end $(date -u +%FT%TZ)" >> runs.log

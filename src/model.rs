@@ -327,30 +327,19 @@ impl Model {
             }
             m
         });
-        let mine = folder_of(file);
-        let all_folders = mine.is_none() || self.folders.is_empty();
-        let picked: Vec<usize> = if all_folders {
-            (0..self.unresolved.len()).collect()
-        } else {
-            let mut v: Vec<usize> = index
-                .get(&mine.unwrap_or(u32::MAX))
-                .cloned()
-                .unwrap_or_default();
-            v.extend(index.get(&u32::MAX).into_iter().flatten().copied());
-            v
+        // A file without a folder shares every folder: it sees every reference.
+        let picked: Box<dyn Iterator<Item = usize>> = match folder_of(file) {
+            Some(mine) => Box::new(
+                index
+                    .get(&mine)
+                    .into_iter()
+                    .chain(index.get(&u32::MAX))
+                    .flatten()
+                    .copied(),
+            ),
+            None => Box::new(0..self.unresolved.len()),
         };
-        picked.into_iter().map(move |i| &self.unresolved[i])
-    }
-
-    /// Whether two files share a folder (true when folders are not known).
-    pub fn same_folder(&self, a: FileId, b: FileId) -> bool {
-        match (
-            self.folders.get(a.0 as usize),
-            self.folders.get(b.0 as usize),
-        ) {
-            (Some(x), Some(y)) => x == y,
-            _ => true,
-        }
+        picked.map(move |i| &self.unresolved[i])
     }
 
     pub fn get(&self, id: ResourceId) -> &Resource {

@@ -343,18 +343,7 @@ impl Assertion {
                 outgoing: false,
                 via,
                 ..
-            } => ctx
-                .model
-                .unresolved_near(ctx.resource.file)
-                .any(|(from, kind, path)| {
-                    let other = ctx.model.get(*from);
-                    edge.is_none_or(|k| k == *kind)
-                        && via.as_ref().is_none_or(|v| {
-                            path.len() >= v.len() && path[..v.len()].eq_ignore_ascii_case(v)
-                        })
-                        && types.iter().any(|t| other.is_type(t))
-                })
-                .then(|| types.join(" or ")),
+            } => dangling(ctx, types, *edge, via.as_deref(), false).then(|| types.join(" or ")),
             Assertion::Related { .. } => None,
         }
     }
@@ -478,10 +467,7 @@ impl Assertion {
                     return Verdict::NotApplicable;
                 }
                 let link_ok = |kind: crate::model::EdgeKind, path: &str| {
-                    edge.is_none_or(|k| k == kind)
-                        && via.as_ref().is_none_or(|v| {
-                            path.len() >= v.len() && path[..v.len()].eq_ignore_ascii_case(v)
-                        })
+                    link_matches(*edge, via.as_deref(), kind, path)
                 };
                 let mut unknown = None;
                 let mut found_any = false;
@@ -526,18 +512,7 @@ impl Assertion {
                 if !found_any {
                     // A reference we could not resolve (unknown name, resource in another
                     // repository) may be the one we look for: unknown, not missing.
-                    let dangling =
-                        ctx.model
-                            .unresolved_near(ctx.resource.file)
-                            .any(|(from, kind, path)| {
-                                link_ok(*kind, path)
-                                    && if *outgoing {
-                                        *from == ctx.id
-                                    } else {
-                                        types.iter().any(|t| ctx.model.get(*from).is_type(t))
-                                    }
-                            });
-                    if dangling {
+                    if dangling(ctx, types, *edge, via.as_deref(), *outgoing) {
                         return Verdict::Unknown(format!(
                             "a reference to or from {} could not be resolved",
                             types.join(" or ")
@@ -578,6 +553,39 @@ impl Assertion {
             }
         }
     }
+}
+
+/// Whether a link of `kind` written at `path` is one a `related` assertion follows.
+fn link_matches(
+    edge: Option<crate::model::EdgeKind>,
+    via: Option<&str>,
+    kind: crate::model::EdgeKind,
+    path: &str,
+) -> bool {
+    edge.is_none_or(|k| k == kind)
+        && via.is_none_or(|v| path.len() >= v.len() && path[..v.len()].eq_ignore_ascii_case(v))
+}
+
+/// Whether a reference the `related` assertion would follow could not be resolved in the
+/// folder of `ctx`'s resource: one made by this resource (outgoing), or one made by a
+/// resource of `types` (incoming). Such a reference may be the connection looked for.
+fn dangling(
+    ctx: &Ctx,
+    types: &[String],
+    edge: Option<crate::model::EdgeKind>,
+    via: Option<&str>,
+    outgoing: bool,
+) -> bool {
+    ctx.model
+        .unresolved_near(ctx.resource.file)
+        .any(|(from, kind, path)| {
+            link_matches(edge, via, *kind, path)
+                && if outgoing {
+                    *from == ctx.id
+                } else {
+                    types.iter().any(|t| ctx.model.get(*from).is_type(t))
+                }
+        })
 }
 
 /// All must pass: any failure fails (collecting every failure), else any unknown is unknown.

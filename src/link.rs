@@ -56,8 +56,8 @@ pub fn arm_target_keys(target: &str) -> Vec<String> {
     out
 }
 
-/// `module.a.azurerm_x.y["k"]` → `tf:module.a.azurerm_x.y`.
-pub fn tf_key(address: &str) -> String {
+/// `module.a.azurerm_x.y["k"]` in root 3 → `tf:3:module.a.azurerm_x.y`.
+pub fn tf_key(root: u32, address: &str) -> String {
     let mut out = String::with_capacity(address.len());
     let mut depth = 0;
     for c in address.chars() {
@@ -68,13 +68,13 @@ pub fn tf_key(address: &str) -> String {
             _ => {}
         }
     }
-    format!("tf:{out}")
+    format!("tf:{root}:{out}")
 }
 
 fn key_of(r: &Resource) -> Option<String> {
     match r.dialect {
         Dialect::Arm => r.name.as_ref().map(|n| arm_key(&r.type_name, n)),
-        Dialect::Terraform => Some(tf_key(&r.address)),
+        Dialect::Terraform => Some(tf_key(r.root, &r.address)),
     }
 }
 
@@ -87,7 +87,7 @@ pub fn run(resources: Vec<Resource>) -> Model {
         // azapi resources are ARM-dialect but referenced by Terraform address.
         if r.dialect == Dialect::Arm && r.language == crate::model::Language::Terraform {
             index
-                .entry(tf_key(&r.address))
+                .entry(tf_key(r.root, &r.address))
                 .or_default()
                 .push(ResourceId(i as u32));
         }
@@ -99,10 +99,9 @@ pub fn run(resources: Vec<Resource>) -> Model {
         for l in &r.links {
             let keys = if l.target.is_empty() {
                 Vec::new()
-            } else if l.target.starts_with("tf:") {
-                vec![l.target.clone()]
             } else if r.language == crate::model::Language::Terraform && !l.target.contains('/') {
-                vec![format!("tf:{}", l.target)]
+                // An address: it names a resource of the same configuration.
+                vec![tf_key(r.root, &l.target)]
             } else {
                 arm_target_keys(&l.target)
             };
@@ -274,8 +273,8 @@ mod tests {
             vec!["microsoft.storage/storageaccounts/blobservices|acct/default".to_string()]
         );
         assert_eq!(
-            tf_key("module.a[\"x\"].azurerm_x.y[0]"),
-            "tf:module.a.azurerm_x.y"
+            tf_key(3, "module.a[\"x\"].azurerm_x.y[0]"),
+            "tf:3:module.a.azurerm_x.y"
         );
     }
 }

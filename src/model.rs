@@ -227,6 +227,12 @@ pub struct Resource {
     /// Outgoing references, by the target's key, resolved into [`Edge`]s once every file is
     /// evaluated (a reference may cross files).
     pub links: Vec<Link>,
+    /// Terraform: the root module (configuration) that instantiated the resource. A
+    /// Terraform address is only unique within one configuration, and references never
+    /// cross configurations, so the linker keys Terraform addresses by root: in a monorepo of
+    /// examples, `azurerm_key_vault.example` in one folder is not the one in another. 0 for
+    /// ARM and Bicep, whose resource ids are global.
+    pub root: u32,
 }
 
 /// A reference from a resource to another, before the target is resolved.

@@ -850,6 +850,7 @@ impl<'d> Evaluator<'d> {
             partial: false,
             conditional: None,
             links,
+            root: 0,
         };
         // Symbolic names (2.0) are resolved to type/name after the whole template is read.
         let this = Parent {

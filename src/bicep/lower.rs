@@ -1008,6 +1008,7 @@ impl Instance<'_, '_> {
                 partial: false,
                 conditional: None,
                 links,
+                root: 0,
             });
         } else {
             children = object_items(obj)

@@ -969,6 +969,7 @@ mod tests {
             partial: false,
             conditional: conditional.map(str::to_string),
             links: Vec::new(),
+            root: 0,
         }
     }
 

@@ -206,6 +206,7 @@ mod tests {
             partial: false,
             conditional: None,
             links: Vec::new(),
+            root: 0,
         }
     }
 

@@ -62,6 +62,7 @@ pub fn lower(ev: &Eval, block: &Block, scope: &mut Scope, links: &mut Vec<Link>)
             partial: tf_type == "azapi_update_resource",
             conditional: None,
             links: Vec::new(),
+            root: 0,
         },
         None => {
             // without a known type there is nothing ARM rules could match: keep it as written
@@ -80,6 +81,7 @@ pub fn lower(ev: &Eval, block: &Block, scope: &mut Scope, links: &mut Vec<Link>)
                 partial: false,
                 conditional: None,
                 links: Vec::new(),
+                root: 0,
             }
         }
     }

@@ -293,6 +293,7 @@ impl Eval<'_> {
                     partial: false,
                     conditional: None,
                     links: Vec::new(),
+                    root: 0,
                 }
             };
             if let Some(dep) = block.body.attr("depends_on") {
@@ -340,6 +341,7 @@ impl Eval<'_> {
                 );
             }
             res.address = address;
+            res.root = inst.root_def as u32;
             res.call_chain = inst.call_chain.clone();
             res.links = links;
             out.push(res);

@@ -179,6 +179,10 @@ fn run(input: &Input) -> Output {
     }
 }
 
+/// The `Resource::root` of a plan's resources when no root module lies beside the plan
+/// (module definitions are numbered from 0 and never reach this bit).
+const PLAN_ROOT: u32 = 1 << 31;
+
 /// Plan JSON files (`terraform show -json`): their resources replace those evaluated from
 /// the root module in the same directory, keeping the configuration's spans.
 fn apply_plans(
@@ -234,6 +238,12 @@ fn apply_plans(
             let mut keep = origin.iter().map(|&o| o != r);
             resources.retain(|_| keep.next().unwrap_or(true));
             origin.retain(|&o| o != r);
+        }
+        // A plan is one configuration: its resources share the root's key space, or one of
+        // their own when no configuration lies beside the plan.
+        let unit = root.map_or(PLAN_ROOT | f.0, |r| r as u32);
+        for pr in &mut planned {
+            pr.root = unit;
         }
         origin.extend(std::iter::repeat_n(usize::MAX, planned.len()));
         resources.extend(planned);

@@ -157,6 +157,7 @@ fn walk_module(
             partial: ty == "azapi_update_resource",
             conditional: None,
             links: res_links,
+            root: 0,
         };
         if ty == "azapi_resource" || ty == "azapi_update_resource" {
             let b = res.body.get("body").cloned();

@@ -18,6 +18,7 @@ pub mod report;
 pub mod rules;
 pub mod source;
 pub mod terraform;
+pub mod timings;
 pub mod triage;
 
 use check::{Evaluation, Finding};
@@ -116,8 +117,10 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         .root
         .clone()
         .unwrap_or_else(|| discover::scan_root(&opts.paths));
+    let mut watch = timings::Stopwatch::start();
     // discover
     let found = discover::run(&opts.paths, &root, &opts.filter);
+    watch.lap("discover");
     let sources = SourceMap::default();
     let mut diagnostics = Vec::new();
     let mut files: Vec<(FileId, FileKind, PathBuf)> = Vec::with_capacity(found.files.len());
@@ -223,6 +226,7 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
             o
         })
         .collect();
+    watch.lap("arm");
     let bicep_files: Vec<FileId> = files
         .iter()
         .filter(|(_, k, _)| matches!(k, FileKind::Bicep | FileKind::BicepParam))
@@ -233,6 +237,7 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
     } else {
         bicep::evaluate_with(&sources, &bicep_files, &root, &settle)
     };
+    watch.lap("bicep");
     let tf_files: Vec<FileId> = files
         .iter()
         .filter(|(_, k, _)| {
@@ -263,6 +268,7 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         // attributes and merges partial updates into their targets.
         settle(&mut o.resources);
     }
+    watch.lap("terraform");
     let mut resources = Vec::new();
     for o in arm_out {
         resources.extend(o.resources);
@@ -276,6 +282,12 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
     }
 
     let mut stats = Stats::default();
+    let mut errors: std::collections::HashMap<FileId, usize> = Default::default();
+    for d in &diagnostics {
+        if d.severity == model::DiagSeverity::Error {
+            *errors.entry(d.file()).or_default() += 1;
+        }
+    }
     for (id, kind, _) in &files {
         let s = match kind.language_name() {
             "arm" => &mut stats.arm,
@@ -283,10 +295,7 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
             _ => &mut stats.terraform,
         };
         s.files += 1;
-        s.errors += diagnostics
-            .iter()
-            .filter(|d| d.file() == *id && d.severity == model::DiagSeverity::Error)
-            .count();
+        s.errors += errors.get(id).copied().unwrap_or(0);
     }
     for r in &resources {
         match r.language {
@@ -296,6 +305,7 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         }
     }
 
+    watch.lap("stats");
     // one shape per setting, then the graph
     let mut model = link::run(resources);
     if let Some(p) = &projection {
@@ -320,9 +330,12 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         }
     }
 
+    watch.lap("link");
+
     // check
     let rel = |f: FileId| sources.get(f).rel_path.clone();
     let mut checked = check::run(&model, &opts.rules, &rel);
+    watch.lap("check");
 
     // triage
     let config_file = opts.config.as_ref().and_then(|c| c.path.as_ref()).map(|p| {
@@ -351,6 +364,7 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         },
     );
     diagnostics.extend(triaged.diagnostics);
+    watch.lap("triage");
 
     // Resource bodies were for the checks and triage; reports need addresses and spans only.
     // Freeing them here keeps the peak at the larger of evaluation and reporting, not both.
@@ -380,9 +394,15 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
     }
 
     // order: same input, same bytes, whatever the thread count
+    // By path, then position, compared in place: this sort runs over every finding, and
+    // copying the path for each comparison cost more than the sort.
+    let all_files = sources.files();
     let pos = |span: Span| {
-        let f = sources.get(span.file);
-        (f.rel_path.clone(), span.start, span.end)
+        (
+            all_files[span.file.0 as usize].rel_path.as_str(),
+            span.start,
+            span.end,
+        )
     };
     checked.findings.sort_by(|a, b| {
         pos(a.span)
@@ -402,6 +422,7 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
             .then_with(|| a.message.cmp(&b.message))
     });
     diagnostics.dedup();
+    watch.lap("order");
 
     ScanResult {
         root,

@@ -78,9 +78,9 @@ pub trait Scope {
 }
 
 /// One step of a literal member/index chain.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum PathStep<'e> {
-    Member(&'e str),
+    Member(std::borrow::Cow<'e, str>),
     Index(i64),
 }
 
@@ -173,23 +173,30 @@ impl<'s> Interp<'s> {
         }
     }
 
-    /// `parameters('p').a.b[0]` with literal arguments and steps: asks the scope for the
-    /// leaf directly. None when the shape does not fit or the scope declines.
+    /// `parameters('p').a.b[0]` with a literal argument: asks the scope for the leaf
+    /// directly. An index may be computed (`variables('subnets')[copyIndex()]`, the common
+    /// shape in copy loops); it is evaluated first, and a value that is not a string or an
+    /// integer (or an error) falls back to the usual path, which reports it. None when the
+    /// shape does not fit or the scope declines.
     fn literal_path(&mut self, e: &Expr) -> Option<Value> {
-        let mut steps = Vec::new();
+        enum Raw<'e> {
+            Step(PathStep<'e>),
+            Computed(&'e Expr),
+        }
+        let mut raw = Vec::new();
         let mut cur = e;
         loop {
             match &cur.kind {
                 ExprKind::Member(base, name) => {
-                    steps.push(PathStep::Member(name));
+                    raw.push(Raw::Step(PathStep::Member(name.as_str().into())));
                     cur = base;
                 }
                 ExprKind::Index(base, index) => {
-                    match &index.kind {
-                        ExprKind::String(s) => steps.push(PathStep::Member(s)),
-                        ExprKind::Int(i) => steps.push(PathStep::Index(*i)),
-                        _ => return None,
-                    }
+                    raw.push(match &index.kind {
+                        ExprKind::String(s) => Raw::Step(PathStep::Member(s.as_str().into())),
+                        ExprKind::Int(i) => Raw::Step(PathStep::Index(*i)),
+                        _ => Raw::Computed(index),
+                    });
                     cur = base;
                 }
                 _ => break,
@@ -213,7 +220,17 @@ impl<'s> Interp<'s> {
         else {
             return None;
         };
-        steps.reverse();
+        let mut steps = Vec::with_capacity(raw.len());
+        for r in raw.into_iter().rev() {
+            steps.push(match r {
+                Raw::Step(s) => s,
+                Raw::Computed(index) => match self.eval(index).ok()? {
+                    Value::Int(i) => PathStep::Index(i),
+                    Value::String(s) => PathStep::Member(s.into()),
+                    _ => return None,
+                },
+            });
+        }
         self.scope
             .call_path(name, &[Value::String(arg.clone())], &steps)
     }

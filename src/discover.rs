@@ -201,17 +201,23 @@ enum NameKind {
     Json,
 }
 
-/// ARM files declare what they are in `$schema`; plan JSON has `planned_values`.
-fn classify_json(text: &str) -> Option<FileKind> {
-    // A substring test on the text is enough to decide whether to parse; the ARM frontend
-    // checks the root `$schema` again after parsing and drops a false match.
-    let head = &text[..text.len().min(64 * 1024)];
-    if contains_ci(head, "deploymenttemplate.json") {
+/// How much of a JSON file's beginning decides what it is: `$schema` (and a plan's
+/// `format_version`) come first in every file the corpora hold.
+const CLASSIFY_HEAD: usize = 64 * 1024;
+
+/// ARM files declare what they are in `$schema`; plan JSON has `planned_values`. Works on
+/// bytes (the needles are ASCII), so a cut through a multi-byte character cannot matter:
+/// cutting the text at 64 KB as a `str` panicked on such a file.
+fn classify_json(bytes: &[u8]) -> Option<FileKind> {
+    // A substring test is enough to decide whether to parse; the ARM frontend checks the
+    // root `$schema` again after parsing and drops a false match.
+    let head = &bytes[..bytes.len().min(CLASSIFY_HEAD)];
+    if contains_ci(head, b"deploymenttemplate.json") {
         Some(FileKind::ArmTemplate)
-    } else if contains_ci(head, "deploymentparameters.json") {
+    } else if contains_ci(head, b"deploymentparameters.json") {
         Some(FileKind::ArmParameters)
-    } else if head.contains("\"format_version\"")
-        && (text.contains("\"planned_values\"") || text.contains("\"resource_changes\""))
+    } else if has_plan_head(head)
+        && (contains(bytes, b"\"planned_values\"") || contains(bytes, b"\"resource_changes\""))
     {
         Some(FileKind::TerraformPlan)
     } else {
@@ -219,11 +225,30 @@ fn classify_json(text: &str) -> Option<FileKind> {
     }
 }
 
-fn contains_ci(hay: &str, needle: &str) -> bool {
-    let n = needle.as_bytes();
-    hay.as_bytes()
-        .windows(n.len())
-        .any(|w| w.eq_ignore_ascii_case(n))
+fn has_plan_head(head: &[u8]) -> bool {
+    contains(head, b"\"format_version\"")
+}
+
+fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The first `limit` bytes of a file of about `size` bytes, and whether that is all of it.
+fn read_head(path: &Path, size: u64, limit: usize) -> std::io::Result<(Vec<u8>, bool)> {
+    use std::io::Read;
+    // Sized to the file: what is kept (a parameter file's text) holds no slack.
+    let mut buf = Vec::with_capacity((size as usize).min(limit) + 1);
+    std::fs::File::open(path)?
+        .take(limit as u64 + 1)
+        .read_to_end(&mut buf)?;
+    let whole = buf.len() <= limit;
+    buf.truncate(limit);
+    Ok((buf, whole))
 }
 
 pub use crate::source::decode;
@@ -344,8 +369,38 @@ fn visit(path: &Path, root: &Path, filter: &Filter, explicit: bool, found: &Mute
         }
         return;
     }
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+    // A JSON file found by the walk is read only as far as its head first: most are not
+    // IaC, and an ARM template is read whole by the ARM stage, which evaluates it (reading
+    // and decoding every template here as well was a third of discovery on the corpus).
+    let read = if matches!(name_kind, NameKind::Json) && !explicit {
+        read_head(path, size, CLASSIFY_HEAD).and_then(|(head, whole)| {
+            // UTF-16 is classified once decoded, so read it whole (rare).
+            let utf16 = head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]);
+            match classify_json(&head) {
+                Some(FileKind::ArmTemplate) if !utf16 => Ok(Head::Template),
+                None if !utf16 && !(has_plan_head(&head) && !whole) => Ok(Head::Other),
+                _ if whole => Ok(Head::Whole(head)),
+                _ => std::fs::read(path).map(Head::Whole),
+            }
+        })
+    } else {
+        std::fs::read(path).map(Head::Whole)
+    };
+    let bytes = match read {
+        Ok(Head::Whole(b)) => b,
+        Ok(Head::Template) => {
+            // Read, decoded and checked by the ARM stage (SourceMap::load), which reports
+            // a file that is not valid text as this stage would.
+            found.lock().unwrap().files.push(Discovered {
+                path: path.to_path_buf(),
+                rel_path,
+                kind: FileKind::ArmTemplate,
+                text: String::new(),
+                deferred: true,
+            });
+            return;
+        }
+        Ok(Head::Other) => return,
         Err(e) => {
             found
                 .lock()
@@ -358,7 +413,7 @@ fn visit(path: &Path, root: &Path, filter: &Filter, explicit: bool, found: &Mute
     // Kept for the error path: a JSON file is only IaC if its content says so.
     let lossy_is_arm = matches!(name_kind, NameKind::Json)
         && std::str::from_utf8(&bytes).is_err()
-        && classify_json(&String::from_utf8_lossy(&bytes)).is_some();
+        && classify_json(String::from_utf8_lossy(&bytes).as_bytes()).is_some();
     let text = match decode(bytes) {
         Ok(t) => t,
         Err(msg) => {
@@ -370,7 +425,7 @@ fn visit(path: &Path, root: &Path, filter: &Filter, explicit: bool, found: &Mute
     };
     let kind = match name_kind {
         NameKind::Known(k) => k,
-        NameKind::Json => match classify_json(&text) {
+        NameKind::Json => match classify_json(text.as_bytes()) {
             Some(k) => k,
             None => {
                 if explicit {
@@ -399,8 +454,17 @@ fn looks_like_arm_head(path: &Path) -> bool {
     let n = std::fs::File::open(path)
         .and_then(|mut f| f.read(&mut buf))
         .unwrap_or(0);
-    let head = String::from_utf8_lossy(&buf[..n]);
-    classify_json(&head).is_some()
+    classify_json(&buf[..n]).is_some()
+}
+
+/// What reading a JSON file's head decided.
+enum Head {
+    /// Its bytes, all of them.
+    Whole(Vec<u8>),
+    /// An ARM template: the ARM stage reads it.
+    Template,
+    /// Not infrastructure code.
+    Other,
 }
 
 #[cfg(test)]

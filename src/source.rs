@@ -295,7 +295,12 @@ impl SourceMap {
         use std::io::Read;
         let mut bytes = Vec::new();
         std::fs::File::open(&current.path)
-            .and_then(|f| f.take(max_size + 1).read_to_end(&mut bytes))
+            .and_then(|f| {
+                // Sized up front: growing by doubling copied each template ~twice.
+                let len = f.metadata().map_or(0, |m| m.len()).min(max_size + 1);
+                bytes.reserve_exact(len as usize + 1);
+                f.take(max_size + 1).read_to_end(&mut bytes)
+            })
             .map_err(|e| format!("cannot read: {e}"))?;
         if bytes.len() as u64 > max_size {
             return Err(format!(

@@ -150,6 +150,31 @@ fn size_limit_binary_and_invalid_utf8() {
     good_finding_survives(&r);
 }
 
+/// Discovery reads a JSON file's first 64 KB to tell what it is. A character cut by that
+/// limit panicked the scanner (any repository with such a JSON file); a template that is not
+/// valid UTF-8 is read by the ARM stage and still reported.
+#[test]
+fn json_head_cut_inside_a_character() {
+    let d = repo();
+    let mut cut = b"{\"a\": \"".to_vec();
+    cut.resize(65535, b'x');
+    cut.extend_from_slice("é\"}".as_bytes()); // é spans bytes 65535..65537
+    std::fs::write(d.path().join("package.json"), &cut).unwrap();
+    let mut latin1 = format!("{{\"$schema\": \"{ARM_SCHEMA}\", \"name\": \"caf").into_bytes();
+    latin1.extend_from_slice(b"\xe9\"}");
+    std::fs::write(d.path().join("latin1.json"), latin1).unwrap();
+    let r = scan(d.path(), &[]);
+    assert!(diag_for(&r, "package.json").is_empty(), "not IaC: no word");
+    assert!(
+        diag_for(&r, "latin1.json")
+            .iter()
+            .any(|m| m.contains("UTF-8")),
+        "{:?}",
+        diag_for(&r, "latin1.json")
+    );
+    good_finding_survives(&r);
+}
+
 #[cfg(unix)]
 #[test]
 fn symlinks_are_not_followed() {

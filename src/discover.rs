@@ -378,7 +378,7 @@ fn visit(path: &Path, root: &Path, filter: &Filter, explicit: bool, found: &Mute
             let utf16 = head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]);
             match classify_json(&head) {
                 Some(FileKind::ArmTemplate) if !utf16 => Ok(Head::Template),
-                None if !utf16 && !(has_plan_head(&head) && !whole) => Ok(Head::Other),
+                None if !utf16 && (whole || !has_plan_head(&head)) => Ok(Head::Other),
                 _ if whole => Ok(Head::Whole(head)),
                 _ => std::fs::read(path).map(Head::Whole),
             }

@@ -145,24 +145,106 @@ fn cis_section(id: &str) -> &'static str {
 }
 
 pub fn build(result: &ScanResult, enforced: Enforced) -> Posture {
-    // Per (rule, resource): the outcome, with failures split into active and accepted.
-    let mut active_fail: HashMap<(usize, u32), bool> = HashMap::new();
-    for f in &result.findings {
-        let e = active_fail.entry((f.rule, f.resource.0)).or_insert(false);
-        *e |= f.suppression.is_none();
+    use rayon::prelude::*;
+    let plan = Plan::new(result, enforced);
+    let controls = (0..plan.len())
+        .into_par_iter()
+        .map(|i| plan.control(i))
+        .collect();
+    Posture { enforced, controls }
+}
+
+/// What each control of the enforced baseline is and which rules check it, in report order,
+/// with the scan's evaluations indexed by rule: [`Plan::control`] judges one control. The
+/// JSON report judges and writes controls a chunk at a time; holding every control's
+/// resource list at once was the peak of a large scan.
+pub struct Plan<'r> {
+    result: &'r ScanResult,
+    specs: Vec<Spec>,
+    /// Per (rule, resource) with a finding: whether one of its findings is active.
+    active_fail: HashMap<(usize, u32), bool>,
+    /// Evaluations by rule, in their order: a control reads only its rules'.
+    by_rule: Vec<Vec<&'r crate::check::Evaluation>>,
+    files: Vec<std::sync::Arc<crate::source::SourceFile>>,
+}
+
+struct Spec {
+    framework: &'static str,
+    id: &'static str,
+    title: &'static str,
+    section: &'static str,
+    level: Option<u8>,
+    /// Indexes of the rules that check it, ascending.
+    rules: Vec<usize>,
+    /// Without a rule: manual or not covered. None: judged by its rules.
+    fixed: Option<Status>,
+}
+
+impl<'r> Plan<'r> {
+    pub fn new(result: &'r ScanResult, enforced: Enforced) -> Plan<'r> {
+        let mut active_fail: HashMap<(usize, u32), bool> = HashMap::new();
+        for f in &result.findings {
+            let e = active_fail.entry((f.rule, f.resource.0)).or_insert(false);
+            *e |= f.suppression.is_none();
+        }
+        let mut by_rule: Vec<Vec<&crate::check::Evaluation>> = vec![Vec::new(); result.rules.len()];
+        for ev in &result.evaluations {
+            if let Some(v) = by_rule.get_mut(ev.rule) {
+                v.push(ev);
+            }
+        }
+        Plan {
+            result,
+            specs: specs(result, enforced),
+            active_fail,
+            by_rule,
+            files: result.sources.files(),
+        }
     }
-    let verdicts = |rules: &[usize]| -> (Status, Vec<ResourceVerdict>, Option<&'static str>) {
+
+    pub fn len(&self) -> usize {
+        self.specs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.specs.is_empty()
+    }
+
+    /// The `i`th control with its verdict and the resources behind it.
+    pub fn control(&self, i: usize) -> Control {
+        let spec = &self.specs[i];
+        let (status, resources, note) = match spec.fixed {
+            Some(status) => (status, Vec::new(), None),
+            None => self.verdicts(&spec.rules),
+        };
+        Control {
+            framework: spec.framework,
+            id: spec.id.to_string(),
+            title: spec.title.to_string(),
+            section: spec.section.to_string(),
+            level: spec.level,
+            status,
+            rules: spec
+                .rules
+                .iter()
+                .map(|&i| self.result.rules[i].id.clone())
+                .collect(),
+            resources,
+            note,
+        }
+    }
+
+    fn verdicts(&self, rules: &[usize]) -> (Status, Vec<ResourceVerdict>, Option<&'static str>) {
+        let result = self.result;
         // Per rule: the worst outcome, and whether any resource passed.
         let mut per_rule: BTreeMap<usize, (Status, bool)> = BTreeMap::new();
         let mut resources = Vec::new();
-        for ev in result
-            .evaluations
-            .iter()
-            .filter(|e| rules.contains(&e.rule))
-        {
+        // `rules` is ascending, so this is the order of the evaluations.
+        for ev in rules.iter().flat_map(|&r| self.by_rule[r].iter().copied()) {
             let outcome = match ev.outcome {
                 Outcome::Fail
-                    if active_fail
+                    if self
+                        .active_fail
                         .get(&(ev.rule, ev.resource.0))
                         .copied()
                         .unwrap_or(true) =>
@@ -179,7 +261,7 @@ pub fn build(result: &ScanResult, enforced: Enforced) -> Posture {
             r.0 = r.0.min(outcome);
             r.1 |= outcome == Status::Passed;
             let res = result.model.get(ev.resource);
-            let src = result.sources.get(res.file);
+            let src = &self.files[res.file.0 as usize];
             resources.push(ResourceVerdict {
                 address: res.address.clone(),
                 file: src.rel_path.clone(),
@@ -211,8 +293,12 @@ pub fn build(result: &ScanResult, enforced: Enforced) -> Posture {
             return (Status::Unknown, resources, Some(UNDECLARED_NOTE));
         }
         (status, resources, None)
-    };
-    let mut controls = Vec::new();
+    }
+}
+
+/// The enforced controls in report order: CIS (to the enforced level), then MCSB.
+fn specs(result: &ScanResult, enforced: Enforced) -> Vec<Spec> {
+    let mut specs = Vec::new();
     if enforced.cis {
         for line in CIS_TSV.lines().skip(1) {
             let cols: Vec<&str> = line.split('\t').collect();
@@ -230,23 +316,20 @@ pub fn build(result: &ScanResult, enforced: Enforced) -> Posture {
                 .filter(|(_, r)| r.controls.cis.iter().any(|c| c.id == id))
                 .map(|(i, _)| i)
                 .collect();
-            let (status, resources, note) = if iac == "no" || other == "yes" {
-                (Status::Manual, Vec::new(), None)
-            } else if rules.is_empty() {
-                (Status::NotCovered, Vec::new(), None)
-            } else {
-                verdicts(&rules)
-            };
-            controls.push(Control {
+            specs.push(Spec {
                 framework: "CIS",
-                id: id.to_string(),
-                title: title.to_string(),
-                section: cis_section(id).to_string(),
+                id,
+                title,
+                section: cis_section(id),
                 level: Some(level),
-                status,
-                rules: rules.iter().map(|&i| result.rules[i].id.clone()).collect(),
-                resources,
-                note,
+                fixed: if iac == "no" || other == "yes" {
+                    Some(Status::Manual)
+                } else if rules.is_empty() {
+                    Some(Status::NotCovered)
+                } else {
+                    None
+                },
+                rules,
             });
         }
     }
@@ -265,23 +348,16 @@ pub fn build(result: &ScanResult, enforced: Enforced) -> Posture {
                 .collect();
             // Most MCSB controls are processes (incident response, governance): without a
             // rule they are a matter for people, not for templates.
-            let (status, resources, note) = if rules.is_empty() {
-                (Status::Manual, Vec::new(), None)
-            } else {
-                verdicts(&rules)
-            };
-            controls.push(Control {
+            specs.push(Spec {
                 framework: "MCSB",
-                id: id.to_string(),
-                title: title.to_string(),
-                section: domain.to_string(),
+                id,
+                title,
+                section: domain,
                 level: None,
-                status,
-                rules: rules.iter().map(|&i| result.rules[i].id.clone()).collect(),
-                resources,
-                note,
+                fixed: rules.is_empty().then_some(Status::Manual),
+                rules,
             });
         }
     }
-    Posture { enforced, controls }
+    specs
 }

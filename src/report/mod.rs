@@ -11,6 +11,7 @@ pub mod inventory;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+mod pretty;
 pub mod sarif;
 pub mod text;
 

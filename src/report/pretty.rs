@@ -1,0 +1,180 @@
+//! report: pretty-printed JSON written piece by piece, byte for byte what
+//! `serde_json::to_writer_pretty` writes for the same document, with long arrays rendered in
+//! parallel.
+//!
+//! Why: the JSON report of the ARM corpus is 30 MB, and serializing it on one thread was the
+//! largest serial stage of a scan (`BASEGATE_TIMINGS`, bench/README.md). The items of an
+//! array are independent, so chunks of them are rendered on every core and written in
+//! order; only a chunk is ever held, not the whole document.
+
+use rayon::prelude::*;
+use serde::Serialize;
+use std::io::{self, Write};
+
+/// A JSON document written as nested objects and arrays, two spaces per level (serde_json's
+/// pretty format).
+pub struct Pretty<'a> {
+    out: &'a mut dyn Write,
+    /// Per open object or array: its closing bracket and whether it has no entry yet.
+    open: Vec<(u8, bool)>,
+}
+
+impl<'a> Pretty<'a> {
+    pub fn new(out: &'a mut dyn Write) -> Pretty<'a> {
+        Pretty {
+            out,
+            open: Vec::new(),
+        }
+    }
+
+    /// Starts an object (`key` set when inside an object).
+    pub fn object(&mut self, key: Option<&str>) -> io::Result<()> {
+        self.begin(key, b'{', b'}')
+    }
+
+    /// Starts an array (`key` set when inside an object).
+    pub fn array(&mut self, key: Option<&str>) -> io::Result<()> {
+        self.begin(key, b'[', b']')
+    }
+
+    /// Closes the innermost object or array.
+    pub fn close(&mut self) -> io::Result<()> {
+        let (bracket, empty) = self.open.pop().expect("close without open");
+        if !empty {
+            self.out.write_all(b"\n")?;
+            self.indent(self.open.len())?;
+        }
+        self.out.write_all(&[bracket])?;
+        if self.open.is_empty() {
+            self.out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    /// One entry: `"key": value` in an object, `value` in an array.
+    pub fn value<T: Serialize + ?Sized>(&mut self, key: Option<&str>, value: &T) -> io::Result<()> {
+        self.entry(key)?;
+        let rendered = render(value, self.open.len())?;
+        self.out.write_all(&rendered)
+    }
+
+    /// An array of `len` items, item `i` made by `make(i)`: rendered in parallel, `chunk`
+    /// items at a time (enough to keep every core busy, few enough to hold), and written in
+    /// order.
+    pub fn array_par<T, F>(
+        &mut self,
+        key: Option<&str>,
+        len: usize,
+        chunk: usize,
+        make: F,
+    ) -> io::Result<()>
+    where
+        T: Serialize,
+        F: Fn(usize) -> T + Sync,
+    {
+        self.array(key)?;
+        let depth = self.open.len();
+        for start in (0..len).step_by(chunk.max(1)) {
+            let rendered: Vec<io::Result<Vec<u8>>> = (start..len.min(start + chunk.max(1)))
+                .into_par_iter()
+                .map(|i| render(&make(i), depth))
+                .collect();
+            for r in rendered {
+                self.entry(None)?;
+                self.out.write_all(&r?)?;
+            }
+        }
+        self.close()
+    }
+
+    fn begin(&mut self, key: Option<&str>, open: u8, close: u8) -> io::Result<()> {
+        if !self.open.is_empty() {
+            self.entry(key)?;
+        }
+        self.out.write_all(&[open])?;
+        self.open.push((close, true));
+        Ok(())
+    }
+
+    /// The separator, newline and indentation before an entry, and its key.
+    fn entry(&mut self, key: Option<&str>) -> io::Result<()> {
+        let depth = self.open.len();
+        let first = &mut self.open.last_mut().expect("entry outside a document").1;
+        self.out.write_all(if *first { b"\n" } else { b",\n" })?;
+        *first = false;
+        self.indent(depth)?;
+        if let Some(k) = key {
+            serde_json::to_writer(&mut *self.out, k)?;
+            self.out.write_all(b": ")?;
+        }
+        Ok(())
+    }
+
+    fn indent(&mut self, depth: usize) -> io::Result<()> {
+        for _ in 0..depth {
+            self.out.write_all(b"  ")?;
+        }
+        Ok(())
+    }
+}
+
+/// `value` pretty-printed as if it stood `depth` levels deep: every line after the first
+/// indented by `depth` more levels. Safe on raw bytes: a JSON string never holds a newline
+/// (it is escaped).
+fn render<T: Serialize + ?Sized>(value: &T, depth: usize) -> io::Result<Vec<u8>> {
+    let flat = serde_json::to_vec_pretty(value)?;
+    if depth == 0 {
+        return Ok(flat);
+    }
+    let lines = flat.iter().filter(|&&b| b == b'\n').count();
+    let mut out = Vec::with_capacity(flat.len() + lines * depth * 2);
+    for (i, line) in flat.split(|&b| b == b'\n').enumerate() {
+        if i > 0 {
+            out.push(b'\n');
+            out.resize(out.len() + depth * 2, b' ');
+        }
+        out.extend_from_slice(line);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The same document through `Pretty` and through serde_json: the same bytes, with
+    /// empty and nested objects and arrays, strings with escapes, and more than one chunk.
+    #[test]
+    fn writes_what_serde_json_writes() {
+        let items: Vec<serde_json::Value> = (0..2 * 16 + 7)
+            .map(|i| json!({"i": i, "s": "a\nb \"q\" é", "empty": [], "o": {}, "n": [1, {"x": null}]}))
+            .collect();
+        let doc = json!({
+            "a": 1,
+            "empty_list": [],
+            "empty_object": {},
+            "items": items,
+            "nested": {"inner": {"list": [1, 2], "t": true}, "none": []},
+            "last": "z"
+        });
+        let expected = serde_json::to_string_pretty(&doc).unwrap() + "\n";
+
+        let mut out = Vec::new();
+        let mut p = Pretty::new(&mut out);
+        p.object(None).unwrap();
+        p.value(Some("a"), &1).unwrap();
+        p.array(Some("empty_list")).unwrap();
+        p.close().unwrap();
+        p.value(Some("empty_object"), &json!({})).unwrap();
+        p.array_par(Some("items"), items.len(), 16, |i| &items[i])
+            .unwrap();
+        p.object(Some("nested")).unwrap();
+        p.value(Some("inner"), &doc["nested"]["inner"]).unwrap();
+        p.array_par(Some("none"), 0, 16, |i| i).unwrap();
+        p.close().unwrap();
+        p.value(Some("last"), "z").unwrap();
+        p.close().unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+    }
+}

@@ -320,11 +320,23 @@ impl<'s, 'a> Instance<'s, 'a> {
 
     /// A parameter's or variable's value, evaluated once.
     pub(super) fn slot(&mut self, name: &str, sym: &Sym, at: TextRange) -> Node {
+        if let Some(cycle) = self.force(name, sym, at) {
+            return cycle;
+        }
         match self.slots.get(name) {
-            Some(Slot::Done(n)) => return n.clone(),
+            Some(Slot::Done(n)) => n.clone(),
+            _ => self.unknown(format!("'{name}' is not evaluated"), at),
+        }
+    }
+
+    /// Evaluates a parameter or variable into its slot, unless it is there already. Some:
+    /// the value refers to itself (reported), and this unknown stands for it.
+    fn force(&mut self, name: &str, sym: &Sym, at: TextRange) -> Option<Node> {
+        match self.slots.get(name) {
+            Some(Slot::Done(_)) => return None,
             Some(Slot::Evaluating) => {
                 self.warn(at, format!("'{name}' refers to itself: treated as unknown"));
-                return self.unknown(format!("'{name}' refers to itself"), at);
+                return Some(self.unknown(format!("'{name}' refers to itself"), at));
             }
             None => {}
         }
@@ -351,9 +363,78 @@ impl<'s, 'a> Instance<'s, 'a> {
             );
             node = Node::unknown(format!("'{name}' is too large to evaluate"), node.span);
         }
-        self.slots
-            .insert(name.to_string(), Slot::Done(node.clone()));
-        node
+        self.slots.insert(name.to_string(), Slot::Done(node));
+        None
+    }
+
+    /// `config.network.subnets[i].name` on a parameter or variable: the leaf, read in place.
+    /// The usual path copies all of `config` to take one member (the main cost of
+    /// evaluating real Bicep files, as it was for ARM variables). Computed indexes are
+    /// evaluated here; any step that does not simply succeed (a missing member, an index out
+    /// of range, `?.`, a non-literal shape) returns None and the usual path handles and
+    /// reports it.
+    fn leaf(&mut self, e: &Expr) -> Option<Node> {
+        enum Step<'e> {
+            Member(&'e str),
+            Index(&'e Expr),
+        }
+        let mut steps = Vec::new();
+        let mut cur = e;
+        let id = loop {
+            match &cur.kind {
+                ExprKind::Property(p) if !p.safe => {
+                    steps.push(Step::Member(&p.name.name));
+                    cur = &p.base;
+                }
+                ExprKind::Index(ix) if !ix.safe => {
+                    steps.push(Step::Index(&ix.index));
+                    cur = &ix.base;
+                }
+                ExprKind::Ident(id) => break id,
+                _ => return None,
+            }
+        };
+        if self.locals.iter().any(|(n, _)| *n == id.name) {
+            return None;
+        }
+        let sym = match self.syms.get(&id.name) {
+            Some(sym @ (Sym::Param(_) | Sym::Var(_))) => sym.clone(),
+            _ => return None,
+        };
+        // Indexes first (the usual path evaluates them after the base; they are pure).
+        let mut keys = Vec::with_capacity(steps.len());
+        for step in steps.iter().rev() {
+            keys.push(match step {
+                Step::Member(m) => Value::String((*m).to_string()),
+                Step::Index(ix) => match self.expr(ix).value {
+                    v @ (Value::Int(_) | Value::String(_)) => v,
+                    _ => return None,
+                },
+            });
+        }
+        if self.force(&id.name, &sym, id.range).is_some() {
+            return None;
+        }
+        let Some(Slot::Done(root)) = self.slots.get(&id.name) else {
+            return None;
+        };
+        let mut node: &Node = root;
+        for key in &keys {
+            node = match (&node.value, key) {
+                (Value::Object(m), Value::String(k)) => {
+                    &m.iter().find(|(mk, _)| mk.eq_ignore_ascii_case(k))?.1
+                }
+                (Value::Array(a), Value::Int(i)) => a.get(usize::try_from(*i).ok()?)?,
+                // What the usual path answers for an unknown base, whatever follows.
+                (Value::Unknown(u), _) => {
+                    let u = Value::Unknown(u.clone());
+                    return Some(Node::new(u, self.span(e.range)));
+                }
+                _ => return None,
+            };
+        }
+        let leaf = node.clone();
+        Some(self.charge_copy(leaf, e.range))
     }
 
     fn param_value(&mut self, stmt: &Statement) -> Node {
@@ -532,8 +613,14 @@ impl<'s, 'a> Instance<'s, 'a> {
                 v(Value::Array(out))
             }
             ExprKind::Object(items) => self.object(items, e.range),
-            ExprKind::Property(p) => self.property(p, e.range),
-            ExprKind::Index(ix) => self.index(ix, e.range),
+            ExprKind::Property(p) => match self.leaf(e) {
+                Some(n) => n,
+                None => self.property(p, e.range),
+            },
+            ExprKind::Index(ix) => match self.leaf(e) {
+                Some(n) => n,
+                None => self.index(ix, e.range),
+            },
             ExprKind::ResourceAccess(_) => match self.resource_ref(e) {
                 Some(info) => info.value(span),
                 None => self.unknown("nested resource not known", e.range),

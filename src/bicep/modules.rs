@@ -440,6 +440,7 @@ pub fn evaluate_with(
             .collect()
     };
     let results = match rayon::ThreadPoolBuilder::new()
+        .num_threads(rayon::current_num_threads()) // `--threads`
         .stack_size(256 << 20)
         .build()
     {

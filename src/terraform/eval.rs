@@ -35,7 +35,7 @@ pub enum Lazy {
 
 pub struct Eval<'a> {
     pub(super) input: &'a super::Input<'a>,
-    pub(super) defs: Vec<ModuleDef>,
+    pub(super) defs: &'a [ModuleDef],
     pub(super) insts: RefCell<Vec<Rc<Inst>>>,
     pub(super) diags: RefCell<Vec<Diagnostic>>,
     diag_seen: RefCell<std::collections::HashSet<(Span, String)>>,
@@ -230,7 +230,7 @@ pub fn sorted_entries(o: &[(String, Node)]) -> Vec<&(String, Node)> {
 }
 
 impl<'a> Eval<'a> {
-    pub fn new(input: &'a super::Input<'a>, defs: Vec<ModuleDef>) -> Eval<'a> {
+    pub fn new(input: &'a super::Input<'a>, defs: &'a [ModuleDef]) -> Eval<'a> {
         Eval {
             input,
             defs,

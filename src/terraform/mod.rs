@@ -105,7 +105,9 @@ fn run(input: &Input) -> Output {
     let mut diags = Vec::new();
     let repo = repo_root(input.root);
     let defs = modules::load(input, &mut diags, repo.as_deref());
-    let ev = Eval::new(input, defs);
+    // Problems found before evaluation, command-line values and plans: on an evaluator of
+    // their own. Each configuration is evaluated on its own (below).
+    let ev = Eval::new(input, &defs);
     for d in diags {
         ev.diag(d);
     }
@@ -134,7 +136,13 @@ fn run(input: &Input) -> Output {
         .collect();
 
     let cli = cli_values(&ev, input, &roots);
-    for &r in &roots {
+    // Configurations share nothing but the module definitions (references never cross
+    // them, link.rs), so each is evaluated on its own evaluator, in parallel, and the
+    // results are put together in root order: the same output whatever the thread count.
+    // A monorepo of examples was evaluated on one thread (the Terraform set's largest
+    // stage). Expressions recurse once per nesting level: the threads get large stacks.
+    let one = |r: usize| -> (Vec<Resource>, Vec<usize>, Vec<Diagnostic>) {
+        let ev = Eval::new(input, &defs);
         let mut values: HashMap<String, Node> = HashMap::new();
         let scratch = ev.blank_inst(r);
         let declared = |n: &str| ev.defs[r].variables.iter().any(|v| v.labels[0] == n);
@@ -166,11 +174,32 @@ fn run(input: &Input) -> Output {
             }
         }
         ev.instantiate_root(r, values);
-    }
-
+        let mut resources = Vec::new();
+        let mut origin = Vec::new();
+        ev.build_all(&mut resources, &mut origin);
+        (resources, origin, ev.diags.into_inner())
+    };
+    let each = || -> Vec<_> {
+        use rayon::prelude::*;
+        roots.par_iter().map(|&r| one(r)).collect()
+    };
+    let results = match rayon::ThreadPoolBuilder::new()
+        .num_threads(rayon::current_num_threads()) // `--threads`
+        .stack_size(256 << 20)
+        .build()
+    {
+        Ok(pool) => pool.install(each),
+        Err(_) => roots.iter().map(|&r| one(r)).collect(),
+    };
     let mut resources = Vec::new();
     let mut origin = Vec::new();
-    ev.build_all(&mut resources, &mut origin);
+    for (rs, os, ds) in results {
+        resources.extend(rs);
+        origin.extend(os);
+        for d in ds {
+            ev.diag(d);
+        }
+    }
     apply_plans(&ev, input, &roots, &mut resources, &mut origin);
     let diagnostics = ev.diags.into_inner();
     Output {

@@ -123,15 +123,23 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
     watch.lap("discover");
     let sources = SourceMap::default();
     let mut diagnostics = Vec::new();
-    let mut files: Vec<(FileId, FileKind, PathBuf)> = Vec::with_capacity(found.files.len());
-    for f in found.files {
-        let id = if f.deferred {
-            sources.add_deferred(f.path.clone(), f.rel_path)
-        } else {
-            sources.add(f.path.clone(), f.rel_path, f.text)
-        };
-        files.push((id, f.kind, f.path));
-    }
+    let kinds: Vec<(FileKind, PathBuf)> = found
+        .files
+        .iter()
+        .map(|f| (f.kind, f.path.clone()))
+        .collect();
+    let ids = sources.add_all(
+        found
+            .files
+            .into_iter()
+            .map(|f| (f.path, f.rel_path, (!f.deferred).then_some(f.text)))
+            .collect(),
+    );
+    let files: Vec<(FileId, FileKind, PathBuf)> = ids
+        .into_iter()
+        .zip(kinds)
+        .map(|(id, (kind, path))| (id, kind, path))
+        .collect();
     for p in found.problems {
         let id = sources.add(p.path, p.rel_path, String::new());
         diagnostics.push(Diagnostic::error(Span::file_start(id), p.message));
@@ -364,15 +372,16 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         },
     );
     diagnostics.extend(triaged.diagnostics);
-    watch.lap("triage");
 
     // Resource bodies were for the checks and triage; reports need addresses and spans only.
     // Freeing them here keeps the peak at the larger of evaluation and reporting, not both.
     if !opts.keep_bodies {
-        for r in &mut model.resources {
+        model.resources.par_iter_mut().for_each(|r| {
             r.body = model::Node::new(model::Value::Null, r.body.span);
-        }
+        });
     }
+
+    watch.lap("triage");
 
     // diff-aware gate: only what the change touches
     let mut outside_change = 0;
@@ -404,7 +413,7 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
             span.end,
         )
     };
-    checked.findings.sort_by(|a, b| {
+    checked.findings.par_sort_by(|a, b| {
         pos(a.span)
             .cmp(&pos(b.span))
             .then_with(|| a.rule_id.cmp(&b.rule_id))
@@ -414,7 +423,8 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
     checked
         .findings
         .dedup_by(|a, b| a.fingerprint == b.fingerprint && a.span == b.span);
-    checked.evaluations.sort();
+    // Every field is compared: equal evaluations are identical.
+    checked.evaluations.par_sort_unstable();
     diagnostics.sort_by(|a, b| {
         pos(a.span)
             .cmp(&pos(b.span))

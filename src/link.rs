@@ -92,53 +92,60 @@ pub fn run(resources: Vec<Resource>) -> Model {
                 .push(ResourceId(i as u32));
         }
     }
-    let mut edges = Vec::new();
-    let mut unresolved = Vec::new();
-    for (i, r) in resources.iter().enumerate() {
-        let from = ResourceId(i as u32);
-        for l in &r.links {
-            let keys = if l.target.is_empty() {
-                Vec::new()
-            } else if r.language == crate::model::Language::Terraform && !l.target.contains('/') {
-                // An address: it names a resource of the same configuration.
-                vec![tf_key(r.root, &l.target)]
-            } else {
-                arm_target_keys(&l.target)
-            };
-            let key = keys.first();
-            let targets = keys.iter().find_map(|k| index.get(k));
-            match targets {
-                Some(ts) => {
-                    for &to in ts {
-                        if to != from {
-                            edges.push(Edge {
-                                from,
-                                to,
-                                kind: l.kind,
-                                path: l.path.clone(),
-                            });
+    // Each resource's links resolve independently: in parallel, joined in resource order.
+    use rayon::prelude::*;
+    type Resolved = (Vec<Edge>, Vec<(ResourceId, crate::model::EdgeKind, String)>);
+    let resolved: Vec<Resolved> = resources
+        .par_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let from = ResourceId(i as u32);
+            let mut edges = Vec::new();
+            let mut unresolved = Vec::new();
+            for l in &r.links {
+                let keys = if l.target.is_empty() {
+                    Vec::new()
+                } else if r.language == crate::model::Language::Terraform && !l.target.contains('/')
+                {
+                    // An address: it names a resource of the same configuration.
+                    vec![tf_key(r.root, &l.target)]
+                } else {
+                    arm_target_keys(&l.target)
+                };
+                let key = keys.first();
+                let targets = keys.iter().find_map(|k| index.get(k));
+                match targets {
+                    Some(ts) => {
+                        for &to in ts {
+                            if to != from {
+                                edges.push(Edge {
+                                    from,
+                                    to,
+                                    kind: l.kind,
+                                    path: l.path.clone(),
+                                });
+                            }
                         }
                     }
+                    None if key.is_none() => unresolved.push((from, l.kind, l.path.clone())),
+                    None => {}
                 }
-                None if key.is_none() => unresolved.push((from, l.kind, l.path.clone())),
-                None => {}
             }
-        }
-    }
-    // Terraform: an id attribute whose value is unknown (`private_connection_resource_id =
-    // var.target`) may point at any resource. The frontend links only resolvable
-    // references, so record these here, as the ARM frontend does for its `*Id` properties.
-    for (i, r) in resources.iter().enumerate() {
-        if r.dialect == Dialect::Terraform {
-            unknown_ids(
-                &r.body,
-                "",
-                ResourceId(i as u32),
-                &r.links,
-                &mut unresolved,
-                0,
-            );
-        }
+            // Terraform: an id attribute whose value is unknown (`private_connection_resource_id
+            // = var.target`) may point at any resource. The frontend links only resolvable
+            // references, so record these here, as the ARM frontend does for its `*Id`
+            // properties.
+            if r.dialect == Dialect::Terraform {
+                unknown_ids(&r.body, "", from, &r.links, &mut unresolved, 0);
+            }
+            (edges, unresolved)
+        })
+        .collect();
+    let mut edges = Vec::new();
+    let mut unresolved = Vec::new(); // sorted below: only its content matters
+    for (e, u) in resolved {
+        edges.extend(e);
+        unresolved.extend(u);
     }
     // A partial update of a resource in the scan (`azapi_update_resource` on an
     // `azapi_resource` of the same type) changes that resource: merge what it sets into the

@@ -299,7 +299,9 @@ pub struct Model {
 
 impl Model {
     pub fn new(resources: Vec<Resource>, mut edges: Vec<Edge>) -> Model {
-        edges.sort();
+        // Every field is compared, so equal edges are identical: an unstable sort gives
+        // the same order.
+        rayon::slice::ParallelSliceMut::par_sort_unstable(&mut edges[..]);
         edges.dedup();
         let mut outgoing = vec![Vec::new(); resources.len()];
         let mut incoming = vec![Vec::new(); resources.len()];

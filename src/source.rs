@@ -276,6 +276,29 @@ impl SourceMap {
         id
     }
 
+    /// Many files at once, in order, their line indexes built in parallel (one pass over
+    /// every text; on one thread it was a stage of its own). A file without a text (None)
+    /// is added as by [`SourceMap::add_deferred`].
+    pub fn add_all(&self, found: Vec<(PathBuf, String, Option<String>)>) -> Vec<FileId> {
+        use rayon::prelude::*;
+        let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
+        let base = files.len();
+        let made: Vec<Arc<SourceFile>> = found
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, (path, rel_path, text))| {
+                let id = FileId((base + i) as u32);
+                let deferred = text.is_none();
+                let mut f = SourceFile::new(id, path, rel_path, text.unwrap_or_default());
+                f.evicted = deferred;
+                Arc::new(f)
+            })
+            .collect();
+        let ids = made.iter().map(|f| f.id).collect();
+        files.extend(made);
+        ids
+    }
+
     /// A file found but not read yet: [`SourceMap::load`] reads it.
     pub fn add_deferred(&self, path: PathBuf, rel_path: String) -> FileId {
         let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());

@@ -93,8 +93,22 @@ pub fn run(
                 let rule = &rules[ri];
                 let check = &rule.checks[ci];
                 if let Some(when) = &check.when {
-                    if !matches!(when.eval(&res.body, &ctx), Verdict::Pass) {
-                        continue;
+                    match when.eval(&res.body, &ctx) {
+                        Verdict::Pass => {}
+                        // Whether the check applies is not known before deployment: the
+                        // resource is not judged, and says so (skipping it in silence made
+                        // a control look not applicable, or an existence control look
+                        // undeclared).
+                        Verdict::Unknown(r) => {
+                            out.evaluations.push(Evaluation {
+                                rule: ri,
+                                resource: id,
+                                outcome: Outcome::Unknown,
+                                note: Some(r),
+                            });
+                            continue;
+                        }
+                        _ => continue,
                     }
                 }
                 let (outcome, note) = match check.assert.eval(&res.body, &ctx) {

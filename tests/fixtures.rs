@@ -25,6 +25,40 @@ const EXTENSIONS: &[&str] = &["json", "tf", "bicep", "bicepparam"];
 /// Empty: every rule has them.
 const BICEP_EXEMPT: &[&str] = &[];
 
+/// Terraform cases that cannot be written, with why: every other rule with a Terraform check
+/// has `.tf` fixtures for `fail`, `pass`, `absent` and `unknown`.
+const TERRAFORM_EXEMPT: &[(&str, &str)] = &[
+    (
+        "BG2809/absent",
+        "`scope` is required by azurerm_role_assignment: a configuration without it is invalid",
+    ),
+    (
+        "BG1106/unknown",
+        "the only undecidable shape is a `dynamic \"automatic\"` block over an unknown collection, \
+         which the evaluator keeps as a block that exists (its values unknown): the rule passes it",
+    ),
+];
+
+/// `pass` fixtures on which the rule says unknown where a pass is right: the value is a
+/// deployment-time value that is surely set (another resource's `id`, the subscription's
+/// tenant), which the evaluator does not yet tell from one that may be null. The walker
+/// checks that each is still unknown (remove the entry once it passes).
+const UNKNOWN_BUT_SET: &[(&str, &str)] = &[
+    (
+        "BG2553/pass-alt1.tf",
+        "subnet_id = azurerm_subnet.example.id",
+    ),
+    (
+        "BG2653/pass-alt1.tf",
+        "delegated_subnet_id = azurerm_subnet.example.id",
+    ),
+    (
+        "BG2657/pass-alt2.tf",
+        "delegated_subnet_id = azurerm_subnet.example.id",
+    ),
+    ("BG2807/pass.json", "tenantId = subscription().tenantId"),
+];
+
 /// Bicep fixtures that state what Azure does but show an evaluator bug: the walker checks
 /// that each still disagrees with its `expect:` markers (remove the entry once it is fixed).
 const BICEP_KNOWN_BUGS: &[(&str, &str)] = &[];
@@ -143,6 +177,12 @@ fn rule_fixtures() {
                 if !have && exts == ["json"] {
                     failures.push(format!("{}: no `{case}` fixture for ARM JSON", rule.id));
                 }
+                let exempt = TERRAFORM_EXEMPT
+                    .iter()
+                    .any(|(k, _)| *k == format!("{}/{case}", rule.id));
+                if !have && exts == ["tf"] && !exempt {
+                    failures.push(format!("{}: no `{case}` fixture for Terraform", rule.id));
+                }
             }
         }
         // Bicep lowers to the ARM dialect: every ARM rule proves it case by case, and with a
@@ -239,6 +279,29 @@ fn rule_fixtures() {
                         rule.id
                     ));
                 }
+            }
+            // An `unknown` fixture shows the rule unable to decide (no finding alone would
+            // also hold for a fixture the rule never reached); a `pass` fixture shows it
+            // passing or not applying, never undecided.
+            let outcome =
+                |o: basegate::check::Outcome| result.evaluations.iter().any(|e| e.outcome == o);
+            let gap = UNKNOWN_BUT_SET.iter().any(|(k, _)| *k == key);
+            let undecided = outcome(basegate::check::Outcome::Unknown);
+            if name.starts_with("pass") && undecided && !gap {
+                failures.push(format!(
+                    "{key}: the rule's verdict on it is unknown, not passed"
+                ));
+            }
+            if gap && !undecided {
+                failures.push(format!(
+                    "{key}: listed in UNKNOWN_BUT_SET but now decided: remove the entry"
+                ));
+            }
+            if name.starts_with("unknown") && !outcome(basegate::check::Outcome::Unknown) {
+                failures.push(format!(
+                    "{}/{name}: the rule's verdict on it is not unknown",
+                    rule.id
+                ));
             }
             if name.starts_with("fail") && expected.is_empty() {
                 failures.push(format!(

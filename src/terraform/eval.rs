@@ -52,6 +52,9 @@ pub struct Eval<'a> {
     pub(super) expand_depth: Cell<u32>,
     /// Blocks whose count/for_each is being evaluated (instance, header): cycle guard.
     pub(super) expanding: RefCell<Vec<(usize, Span)>>,
+    /// How many resource instances this evaluator may still build: what the scan's limit
+    /// leaves after the configurations before this one (terraform/mod.rs).
+    pub(super) resource_cap: Cell<usize>,
 }
 
 /// What an expression can see besides its module instance.
@@ -245,6 +248,7 @@ impl<'a> Eval<'a> {
             attr_busy: RefCell::new(std::collections::HashSet::new()),
             expand_depth: Cell::new(0),
             expanding: RefCell::new(Vec::new()),
+            resource_cap: Cell::new(super::expand::MAX_RESOURCES),
         }
     }
 

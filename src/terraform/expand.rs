@@ -9,7 +9,7 @@ use crate::source::Span;
 /// Instances per resource, module call or dynamic block before the rest are dropped.
 pub const MAX_INSTANCES: usize = 10_000;
 /// Resource instances in one scan.
-const MAX_RESOURCES: usize = 200_000;
+pub(super) const MAX_RESOURCES: usize = 200_000;
 
 /// An instance key as it appears in an address.
 #[derive(Clone, Debug)]
@@ -222,7 +222,7 @@ impl Eval<'_> {
     }
 
     fn build_resource(&self, id: usize, block: &Block, out: &mut Vec<Resource>) {
-        if out.len() >= MAX_RESOURCES {
+        if out.len() >= self.resource_cap.get() {
             self.diag(Diagnostic::warning(
                 block.header,
                 format!("more than {MAX_RESOURCES} resource instances: the rest are not scanned"),

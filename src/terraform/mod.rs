@@ -141,8 +141,9 @@ fn run(input: &Input) -> Output {
     // results are put together in root order: the same output whatever the thread count.
     // A monorepo of examples was evaluated on one thread (the Terraform set's largest
     // stage). Expressions recurse once per nesting level: the threads get large stacks.
-    let one = |r: usize| -> (Vec<Resource>, Vec<usize>, Vec<Diagnostic>) {
+    let one = |r: usize, cap: usize| -> (Vec<Resource>, Vec<usize>, Vec<Diagnostic>) {
         let ev = Eval::new(input, &defs);
+        ev.resource_cap.set(cap);
         let mut values: HashMap<String, Node> = HashMap::new();
         let scratch = ev.blank_inst(r);
         let declared = |n: &str| ev.defs[r].variables.iter().any(|v| v.labels[0] == n);
@@ -179,25 +180,58 @@ fn run(input: &Input) -> Output {
         ev.build_all(&mut resources, &mut origin);
         (resources, origin, ev.diags.into_inner())
     };
-    let each = || -> Vec<_> {
-        use rayon::prelude::*;
-        roots.par_iter().map(|&r| one(r)).collect()
-    };
-    let results = match rayon::ThreadPoolBuilder::new()
-        .num_threads(rayon::current_num_threads()) // `--threads`
+    //
+    // The limit on resource instances holds for the whole scan: configurations are
+    // evaluated a few at a time, in order, each allowed what the ones before it left, so
+    // the cut falls at the same place whatever the thread count, and memory stays bounded
+    // (a few configurations over the limit at most, then cut).
+    let threads = rayon::current_num_threads(); // `--threads`
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
         .stack_size(256 << 20)
         .build()
-    {
-        Ok(pool) => pool.install(each),
-        Err(_) => roots.iter().map(|&r| one(r)).collect(),
-    };
+        .ok();
     let mut resources = Vec::new();
     let mut origin = Vec::new();
-    for (rs, os, ds) in results {
-        resources.extend(rs);
-        origin.extend(os);
-        for d in ds {
-            ev.diag(d);
+    for batch in roots.chunks(2 * threads.max(1)) {
+        let left = expand::MAX_RESOURCES.saturating_sub(resources.len());
+        if left == 0 {
+            let first = ev.defs[batch[0]].files.first().copied().unwrap_or_default();
+            ev.diag(Diagnostic::warning(
+                Span::file_start(first),
+                format!(
+                    "more than {} resource instances: the rest are not scanned",
+                    expand::MAX_RESOURCES
+                ),
+            ));
+            break;
+        }
+        let each = || -> Vec<_> {
+            use rayon::prelude::*;
+            batch.par_iter().map(|&r| one(r, left)).collect()
+        };
+        let results: Vec<_> = match &pool {
+            Some(pool) => pool.install(each),
+            None => batch.iter().map(|&r| one(r, left)).collect(),
+        };
+        for (rs, os, ds) in results {
+            resources.extend(rs);
+            origin.extend(os);
+            for d in ds {
+                ev.diag(d);
+            }
+        }
+        if resources.len() > expand::MAX_RESOURCES {
+            let cut = &resources[expand::MAX_RESOURCES];
+            ev.diag(Diagnostic::warning(
+                cut.header,
+                format!(
+                    "more than {} resource instances: the rest are not scanned",
+                    expand::MAX_RESOURCES
+                ),
+            ));
+            resources.truncate(expand::MAX_RESOURCES);
+            origin.truncate(expand::MAX_RESOURCES);
         }
     }
     apply_plans(&ev, input, &roots, &mut resources, &mut origin);

@@ -44,10 +44,9 @@ pub struct Discovered {
     /// Relative to the scan root, `/`-separated.
     pub rel_path: String,
     pub kind: FileKind,
-    /// Empty for an ARM template (`deferred`): the ARM stage reads each template when it
-    /// evaluates it, so the texts of all templates are never in memory together.
-    pub text: String,
-    pub deferred: bool,
+    /// None for an ARM template: the ARM stage reads each template when it evaluates it,
+    /// so the texts of all templates are never in memory together.
+    pub text: Option<String>,
 }
 
 /// A file that looks like infrastructure code but could not be read.
@@ -405,8 +404,7 @@ fn visit(path: &Path, root: &Path, filter: &Filter, explicit: bool, found: &Mute
                 path: path.to_path_buf(),
                 rel_path,
                 kind: FileKind::ArmTemplate,
-                text: String::new(),
-                deferred: true,
+                text: None,
             });
             return;
         }
@@ -448,13 +446,11 @@ fn visit(path: &Path, root: &Path, filter: &Filter, explicit: bool, found: &Mute
             }
         },
     };
-    let deferred = kind == FileKind::ArmTemplate;
     found.lock().unwrap().files.push(Discovered {
         path: path.to_path_buf(),
         rel_path,
         kind,
-        text: if deferred { String::new() } else { text },
-        deferred,
+        text: (kind != FileKind::ArmTemplate).then_some(text),
     });
 }
 

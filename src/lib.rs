@@ -123,19 +123,13 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
     watch.lap("discover");
     let sources = SourceMap::default();
     let mut diagnostics = Vec::new();
-    let kinds: Vec<(FileKind, PathBuf)> = found
+    let (texts, kinds): (Vec<_>, Vec<_>) = found
         .files
-        .iter()
-        .map(|f| (f.kind, f.path.clone()))
-        .collect();
-    let ids = sources.add_all(
-        found
-            .files
-            .into_iter()
-            .map(|f| (f.path, f.rel_path, (!f.deferred).then_some(f.text)))
-            .collect(),
-    );
-    let files: Vec<(FileId, FileKind, PathBuf)> = ids
+        .into_iter()
+        .map(|f| ((f.path.clone(), f.rel_path, f.text), (f.kind, f.path)))
+        .unzip();
+    let files: Vec<(FileId, FileKind, PathBuf)> = sources
+        .add_all(texts)
         .into_iter()
         .zip(kinds)
         .map(|(id, (kind, path))| (id, kind, path))

@@ -278,7 +278,7 @@ impl SourceMap {
 
     /// Many files at once, in order, their line indexes built in parallel (one pass over
     /// every text; on one thread it was a stage of its own). A file without a text (None)
-    /// is added as by [`SourceMap::add_deferred`].
+    /// is added unread: [`SourceMap::load`] reads it.
     pub fn add_all(&self, found: Vec<(PathBuf, String, Option<String>)>) -> Vec<FileId> {
         use rayon::prelude::*;
         let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
@@ -297,16 +297,6 @@ impl SourceMap {
         let ids = made.iter().map(|f| f.id).collect();
         files.extend(made);
         ids
-    }
-
-    /// A file found but not read yet: [`SourceMap::load`] reads it.
-    pub fn add_deferred(&self, path: PathBuf, rel_path: String) -> FileId {
-        let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
-        let id = FileId(files.len() as u32);
-        let mut f = SourceFile::new(id, path, rel_path, String::new());
-        f.evicted = true;
-        files.push(Arc::new(f));
-        id
     }
 
     /// Reads a deferred or evicted file (at most `max_size` bytes) and holds its text.
@@ -390,7 +380,7 @@ mod tests {
         let text = "{\n  \"a\": 1,\n  \"é\": \"ü\", \"b\": 2\n}\n";
         std::fs::write(&path, text).unwrap();
         let map = SourceMap::default();
-        let id = map.add_deferred(path.clone(), "t.json".into());
+        let id = map.add_all(vec![(path.clone(), "t.json".into(), None)])[0];
         assert!(map.get(id).evicted);
         let loaded = map.load(id, 1 << 20).unwrap();
         assert_eq!(loaded.text, text);

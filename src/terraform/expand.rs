@@ -11,6 +11,14 @@ pub const MAX_INSTANCES: usize = 10_000;
 /// Resource instances in one scan.
 pub(super) const MAX_RESOURCES: usize = 200_000;
 
+/// The warning where the limit on resource instances cuts the scan.
+pub(super) fn too_many(at: Span) -> Diagnostic {
+    Diagnostic::warning(
+        at,
+        format!("more than {MAX_RESOURCES} resource instances: the rest are not scanned"),
+    )
+}
+
 /// An instance key as it appears in an address.
 #[derive(Clone, Debug)]
 pub enum Key {
@@ -223,10 +231,7 @@ impl Eval<'_> {
 
     fn build_resource(&self, id: usize, block: &Block, out: &mut Vec<Resource>) {
         if out.len() >= self.resource_cap.get() {
-            self.diag(Diagnostic::warning(
-                block.header,
-                format!("more than {MAX_RESOURCES} resource instances: the rest are not scanned"),
-            ));
+            self.diag(too_many(block.header));
             return;
         }
         let inst = self.inst(id);

@@ -197,13 +197,7 @@ fn run(input: &Input) -> Output {
         let left = expand::MAX_RESOURCES.saturating_sub(resources.len());
         if left == 0 {
             let first = ev.defs[batch[0]].files.first().copied().unwrap_or_default();
-            ev.diag(Diagnostic::warning(
-                Span::file_start(first),
-                format!(
-                    "more than {} resource instances: the rest are not scanned",
-                    expand::MAX_RESOURCES
-                ),
-            ));
+            ev.diag(expand::too_many(Span::file_start(first)));
             break;
         }
         let each = || -> Vec<_> {
@@ -222,14 +216,7 @@ fn run(input: &Input) -> Output {
             }
         }
         if resources.len() > expand::MAX_RESOURCES {
-            let cut = &resources[expand::MAX_RESOURCES];
-            ev.diag(Diagnostic::warning(
-                cut.header,
-                format!(
-                    "more than {} resource instances: the rest are not scanned",
-                    expand::MAX_RESOURCES
-                ),
-            ));
+            ev.diag(expand::too_many(resources[expand::MAX_RESOURCES].header));
             resources.truncate(expand::MAX_RESOURCES);
             origin.truncate(expand::MAX_RESOURCES);
         }

@@ -13,7 +13,7 @@ use crate::discover;
 use crate::model::{Diagnostic, Resource};
 use crate::source::{FileId, SourceMap, Span};
 use rayon::prelude::*;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -363,46 +363,19 @@ pub fn evaluate_with(
         .collect();
     // Files reached by no entry (modules of each other only) are still scanned on their own:
     // nothing is skipped in silence.
-    let mut reached: HashSet<PathBuf> = HashSet::new();
-    let mut stack: Vec<PathBuf> = entries.iter().map(|u| u.path.clone()).collect();
-    while let Some(p) = stack.pop() {
-        if !reached.insert(p.clone()) {
-            continue;
-        }
-        if let Some(u) = by_path.get(p.as_path()) {
-            stack.extend(
-                u.refs
-                    .iter()
-                    .filter(|r| by_path.contains_key(r.as_path()))
-                    .cloned(),
-            );
-        }
-    }
-    entries.extend(scanned.iter().filter(|u| !reached.contains(&u.path)));
+    let reached = reachable(&by_path, entries.iter().map(|u| u.path.as_path()));
+    entries.extend(
+        scanned
+            .iter()
+            .filter(|u| !reached.contains(u.path.as_path())),
+    );
     entries.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     entries.dedup_by(|a, b| a.path == b.path);
     // Which scanned files each entry point reaches through modules, and how many entry
     // points reach each: a scanned module is let go of once the last one is evaluated.
-    let reach: Vec<Vec<&Path>> = entries
+    let reach: Vec<BTreeSet<&Path>> = entries
         .iter()
-        .map(|e| {
-            let mut seen: HashSet<&Path> = HashSet::new();
-            let mut stack = vec![e.path.as_path()];
-            while let Some(p) = stack.pop() {
-                if !seen.insert(p) {
-                    continue;
-                }
-                if let Some(u) = by_path.get(p) {
-                    stack.extend(
-                        u.refs
-                            .iter()
-                            .map(PathBuf::as_path)
-                            .filter(|r| by_path.contains_key(r)),
-                    );
-                }
-            }
-            seen.into_iter().collect()
-        })
+        .map(|e| reachable(&by_path, [e.path.as_path()]))
         .collect();
     let mut users: HashMap<&Path, std::sync::atomic::AtomicUsize> = HashMap::new();
     for p in reach.iter().flatten() {
@@ -455,6 +428,30 @@ pub fn evaluate_with(
         &mut *loader.diags.lock().unwrap_or_else(|e| e.into_inner()),
     ));
     out
+}
+
+/// The scanned files `starts` lead to through module, `using` and `extends` references,
+/// `starts` included.
+fn reachable<'s>(
+    by_path: &HashMap<&'s Path, &'s Scanned>,
+    starts: impl IntoIterator<Item = &'s Path>,
+) -> BTreeSet<&'s Path> {
+    let mut seen = BTreeSet::new();
+    let mut stack: Vec<&Path> = starts.into_iter().collect();
+    while let Some(p) = stack.pop() {
+        if !seen.insert(p) {
+            continue;
+        }
+        if let Some(u) = by_path.get(p) {
+            stack.extend(
+                u.refs
+                    .iter()
+                    .map(PathBuf::as_path)
+                    .filter(|r| by_path.contains_key(r)),
+            );
+        }
+    }
+    seen
 }
 
 fn run_entry(loader: &Loader, unit: &Arc<Unit>) -> (Vec<Resource>, Vec<Diagnostic>) {

@@ -27,17 +27,10 @@ const BICEP_EXEMPT: &[&str] = &[];
 
 /// Terraform cases that cannot be written, with why: every other rule with a Terraform check
 /// has `.tf` fixtures for `fail`, `pass`, `absent` and `unknown`.
-const TERRAFORM_EXEMPT: &[(&str, &str)] = &[
-    (
-        "BG2809/absent",
-        "`scope` is required by azurerm_role_assignment: a configuration without it is invalid",
-    ),
-    (
-        "BG1106/unknown",
-        "the only undecidable shape is a `dynamic \"automatic\"` block over an unknown collection, \
-         which the evaluator keeps as a block that exists (its values unknown): the rule passes it",
-    ),
-];
+const TERRAFORM_EXEMPT: &[(&str, &str)] = &[(
+    "BG2809/absent",
+    "`scope` is required by azurerm_role_assignment: a configuration without it is invalid",
+)];
 
 /// `pass` fixtures on which the rule says unknown where a pass is right: the value is a
 /// deployment-time value that is surely set (another resource's `id`, the subscription's

@@ -448,8 +448,16 @@ impl Eval<'_> {
                 scope.bindings.push((iter_name, it));
                 let mut obj = self.eval_body(&content.body, scope, &path, links, b.header, false);
                 scope.bindings.pop();
-                // whether the block exists at all is unknown, so none of its values may be
-                // taken as set: keep its shape (which arguments it would set), not its values
+                if !members.iter().any(|(k, _)| k == label) {
+                    // No other block of this kind: whether there is any at all is unknown
+                    // (the collection may be empty), so the blocks themselves are unknown.
+                    // Keeping one block's shape here made "is the block set" pass.
+                    members.push((label.clone(), u));
+                    return;
+                }
+                // Beside other blocks of the kind: one more whose values are unknown, so
+                // none of them may be taken as set; its shape (which arguments it would
+                // set) is kept.
                 let Value::Unknown(why) = &u.value else {
                     return;
                 };
@@ -497,6 +505,11 @@ fn push_block(members: &mut Vec<(String, Node)>, kind: &str, obj: Node) {
                 ..
             },
         )) => a.push(obj),
+        // After `dynamic` blocks of an unknown count: they stay, as one unknown block.
+        Some((_, slot)) if matches!(slot.value, Value::Unknown(_)) => {
+            let dynamic = std::mem::replace(slot, Node::new(Value::Null, span));
+            *slot = Node::new(Value::Array(vec![dynamic, obj]), span);
+        }
         Some(slot) => slot.1 = Node::new(Value::Array(vec![obj]), span),
         None => members.push((kind.to_string(), Node::new(Value::Array(vec![obj]), span))),
     }

@@ -299,6 +299,18 @@ resource "azurerm_network_security_group" "n" {
     }
   }
 }
+resource "azurerm_network_security_group" "mixed" {
+  name = "mixed"
+  dynamic "security_rule" {
+    for_each = var.unset
+    content {
+      name = "dynamic"
+    }
+  }
+  security_rule {
+    name = "static"
+  }
+}
 "#;
     let r = run(&[("main.tf", main)]);
     let n = r.res("azurerm_network_security_group.n");
@@ -307,11 +319,16 @@ resource "azurerm_network_security_group" "n" {
     assert_eq!(s(rules[0].get("name")), Some("a"));
     assert_eq!(rules[1].get("port").unwrap().value, Value::Int(443));
     assert_eq!(rules[1].get("idx").unwrap().value, Value::Int(1));
-    let u = n.body.get("unknown_one").unwrap().as_array().unwrap();
-    assert_eq!(u.len(), 1);
-    assert!(u[0].get("v").unwrap().is_unknown());
-    // the block may not exist: its constant arguments are not taken as set either
-    assert!(u[0].get("fixed").unwrap().is_unknown());
+    // the collection may be empty, so the block may not exist: the blocks are unknown, and
+    // neither they nor their constant arguments are taken as set
+    assert!(n.body.get("unknown_one").unwrap().is_unknown());
+    // beside a block that surely exists: the blocks are known to be there, the dynamic
+    // ones (first, as written) unknown
+    let m = r.res("azurerm_network_security_group.mixed");
+    let rules = m.body.get("security_rule").unwrap().as_array().unwrap();
+    assert_eq!(rules.len(), 2);
+    assert!(rules[0].is_unknown());
+    assert_eq!(s(rules[1].get("name")), Some("static"));
 }
 
 #[test]

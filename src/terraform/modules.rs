@@ -1084,6 +1084,7 @@ pub fn load(
             by_dir.entry(dir).or_default().push(f);
         }
     }
+    let mut watch = crate::timings::Stopwatch::start();
     // parse the scanned files in parallel; module directories outside the scan are few
     let mut parsed: HashMap<FileId, (Body, Vec<Diagnostic>)> = {
         use rayon::prelude::*;
@@ -1095,12 +1096,14 @@ pub fn load(
             })
             .collect()
     };
+    watch.lap("   tf parse");
     let mut defs: Vec<ModuleDef> = Vec::new();
     for (dir, files) in by_dir {
         let mut d = build_def(input, dir, &files, diags, &mut parsed);
         d.in_scan = true;
         defs.push(d);
     }
+    watch.lap("   tf defs");
     // follow local sources and fetched-module directories
     let mut i = 0;
     while i < defs.len() {
@@ -1164,6 +1167,7 @@ pub fn load(
         }
         i += 1;
     }
+    watch.lap("   tf follow");
     // the root module's lock file
     for d in defs.iter_mut().filter(|d| d.in_scan) {
         if let Ok(text) = std::fs::read_to_string(d.dir.join(".terraform.lock.hcl")) {

@@ -391,7 +391,7 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         // not to this change. A new resource has every line changed.
         checked.findings.retain(|f| {
             let src = sources.get(f.span.file);
-            ch.line_changed(&src.rel_path, src.line_col(f.span.start).line)
+            ch.line_changed(&src.rel_path, src.line(f.span.start))
         });
         outside_change = before - checked.findings.len();
         // Input problems are kept only for changed files.

@@ -186,6 +186,17 @@ impl SourceFile {
         }
     }
 
+    /// The 1-based line of a byte offset: [`SourceFile::line_col`] without the column,
+    /// which may need the text (counting characters) where the line does not.
+    pub fn line(&self, offset: u32) -> u32 {
+        let len = if self.evicted {
+            self.text_len
+        } else {
+            self.text.len() as u32
+        };
+        self.lines.line_of(offset.min(len)) as u32 + 1
+    }
+
     pub fn line_col(&self, offset: u32) -> LineCol {
         if !self.evicted {
             return self.lines.line_col(&self.text, offset);

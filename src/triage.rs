@@ -173,37 +173,41 @@ pub fn run(
         .iter()
         .flat_map(|b| b.findings.iter().map(|e| e.fingerprint.as_str()))
         .collect();
-    let mut seen_fingerprints = HashSet::new();
     let mut suppressions: Vec<Option<Suppression>> = vec![None; findings.len()];
 
     for (i, f) in findings.iter().enumerate() {
-        seen_fingerprints.insert(f.fingerprint.clone());
-        let rule = &rules[f.rule];
-        let res = model.get(f.resource);
         if let Some(s) = inline.get(&i) {
             suppressions[i] = Some(s.clone());
             continue;
         }
-        let file = sources.get(f.span.file).rel_path.clone();
         let mut matched = None;
-        for ex in exceptions.iter_mut() {
-            let rule_ok = ex.e.rule.eq_ignore_ascii_case(&rule.id) || ex.e.rule == rule.name;
-            if !rule_ok || !ex.resource.is_match(&res.address) {
-                continue;
-            }
-            if ex.file.as_ref().is_some_and(|g| !g.is_match(&file)) {
-                continue;
-            }
-            ex.used = true;
-            if ex.active && matched.is_none() {
-                matched = Some(Suppression {
-                    kind: SuppressionKind::External,
-                    justification: ex.e.justification.clone(),
-                    source: "exception",
-                    owner: Some(ex.e.owner.clone()),
-                    expires: date_of(&ex.e.expires).map(|d| d.to_string()),
-                    ticket: ex.e.ticket.clone(),
-                });
+        if !exceptions.is_empty() {
+            let rule = &rules[f.rule];
+            let res = model.get(f.resource);
+            let file = sources.get(f.span.file);
+            for ex in exceptions.iter_mut() {
+                let rule_ok = ex.e.rule.eq_ignore_ascii_case(&rule.id) || ex.e.rule == rule.name;
+                if !rule_ok || !ex.resource.is_match(&res.address) {
+                    continue;
+                }
+                if ex
+                    .file
+                    .as_ref()
+                    .is_some_and(|g| !g.is_match(&file.rel_path))
+                {
+                    continue;
+                }
+                ex.used = true;
+                if ex.active && matched.is_none() {
+                    matched = Some(Suppression {
+                        kind: SuppressionKind::External,
+                        justification: ex.e.justification.clone(),
+                        source: "exception",
+                        owner: Some(ex.e.owner.clone()),
+                        expires: date_of(&ex.e.expires).map(|d| d.to_string()),
+                        ticket: ex.e.ticket.clone(),
+                    });
+                }
             }
         }
         if let Some(s) = matched {
@@ -239,10 +243,12 @@ pub fn run(
         }
     }
     if let Some(b) = &opts.baseline {
+        let seen_fingerprints: HashSet<&str> =
+            findings.iter().map(|f| f.fingerprint.as_str()).collect();
         out.fixed = b
             .findings
             .iter()
-            .filter(|e| !seen_fingerprints.contains(&e.fingerprint))
+            .filter(|e| !seen_fingerprints.contains(e.fingerprint.as_str()))
             .cloned()
             .collect();
     }

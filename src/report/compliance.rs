@@ -265,7 +265,7 @@ impl<'r> Plan<'r> {
             resources.push(ResourceVerdict {
                 address: res.address.clone(),
                 file: src.rel_path.clone(),
-                line: src.line_col(res.header.start).line,
+                line: src.line(res.header.start),
                 outcome: outcome.label(),
             });
         }

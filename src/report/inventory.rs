@@ -49,7 +49,7 @@ fn entries(result: &ScanResult) -> Vec<Entry<'_>> {
                 type_name: &r.type_name,
                 address: &r.address,
                 file: src.rel_path.clone(),
-                line: src.line_col(r.header.start).line,
+                line: src.line(r.header.start),
                 language: r.language.name(),
                 rules: rules.iter().map(|r| r.id.as_str()).collect(),
                 controls,

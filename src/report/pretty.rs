@@ -74,17 +74,37 @@ impl<'a> Pretty<'a> {
     {
         self.array(key)?;
         let depth = self.open.len();
-        for start in (0..len).step_by(chunk.max(1)) {
-            let rendered: Vec<io::Result<Vec<u8>>> = (start..len.min(start + chunk.max(1)))
+        let chunk = chunk.max(1);
+        let render_chunk = |start: usize| -> Vec<io::Result<Vec<u8>>> {
+            (start..len.min(start + chunk))
                 .into_par_iter()
                 .map(|i| render(&make(i), depth))
-                .collect();
-            for r in rendered {
-                self.entry(None)?;
-                self.out.write_all(&r?)?;
-            }
+                .collect()
+        };
+        // Pipelined: the worker threads render the next chunk while this thread writes the
+        // last one (writing in between left the workers idle: a report stage that used 1.2
+        // cores of 2).
+        let mut pending = render_chunk(0);
+        let mut start = chunk;
+        while start < len {
+            let mut next = Vec::new();
+            rayon::in_place_scope(|s| {
+                s.spawn(|_| next = render_chunk(start));
+                self.write_items(std::mem::take(&mut pending))
+            })?;
+            pending = next;
+            start += chunk;
         }
+        self.write_items(pending)?;
         self.close()
+    }
+
+    fn write_items(&mut self, items: Vec<io::Result<Vec<u8>>>) -> io::Result<()> {
+        for item in items {
+            self.entry(None)?;
+            self.out.write_all(&item?)?;
+        }
+        Ok(())
     }
 
     fn begin(&mut self, key: Option<&str>, open: u8, close: u8) -> io::Result<()> {
@@ -119,23 +139,90 @@ impl<'a> Pretty<'a> {
 }
 
 /// `value` pretty-printed as if it stood `depth` levels deep: every line after the first
-/// indented by `depth` more levels. Safe on raw bytes: a JSON string never holds a newline
-/// (it is escaped).
+/// indented by `depth` more levels. Written in one pass by a formatter that starts at that
+/// depth (rendering flat and indenting afterwards was a sixth of the report's time).
 fn render<T: Serialize + ?Sized>(value: &T, depth: usize) -> io::Result<Vec<u8>> {
-    let flat = serde_json::to_vec_pretty(value)?;
-    if depth == 0 {
-        return Ok(flat);
-    }
-    let lines = flat.iter().filter(|&&b| b == b'\n').count();
-    let mut out = Vec::with_capacity(flat.len() + lines * depth * 2);
-    for (i, line) in flat.split(|&b| b == b'\n').enumerate() {
-        if i > 0 {
-            out.push(b'\n');
-            out.resize(out.len() + depth * 2, b' ');
-        }
-        out.extend_from_slice(line);
-    }
+    let mut out = Vec::with_capacity(1024);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, Nested::at(depth));
+    value.serialize(&mut ser).map_err(io::Error::from)?;
     Ok(out)
+}
+
+/// serde_json's `PrettyFormatter` (two spaces per level), starting `depth` levels deep.
+struct Nested {
+    depth: usize,
+    has_value: bool,
+}
+
+impl Nested {
+    fn at(depth: usize) -> Nested {
+        Nested {
+            depth,
+            has_value: false,
+        }
+    }
+
+    fn newline<W: ?Sized + Write>(&self, w: &mut W, comma: bool) -> io::Result<()> {
+        w.write_all(if comma { b",\n" } else { b"\n" })?;
+        for _ in 0..self.depth {
+            w.write_all(b"  ")?;
+        }
+        Ok(())
+    }
+
+    fn begin<W: ?Sized + Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(bracket)
+    }
+
+    fn end<W: ?Sized + Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            self.newline(w, false)?;
+        }
+        w.write_all(bracket)
+    }
+}
+
+impl serde_json::ser::Formatter for Nested {
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.begin(w, b"[")
+    }
+
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.end(w, b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.newline(w, !first)
+    }
+
+    fn end_array_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.begin(w, b"{")
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.end(w, b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.newline(w, !first)
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

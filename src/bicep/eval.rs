@@ -43,6 +43,8 @@ pub(super) struct Session<'a> {
     pub module_stack: Vec<PathBuf>,
     /// Resources declared so far, for [`MAX_RESOURCES`].
     pub resources: usize,
+    /// Bicep module calls evaluated so far, by target file (see `lower::CachedCall`).
+    pub calls: HashMap<PathBuf, Vec<super::lower::CachedCall>>,
 }
 
 impl<'a> Session<'a> {
@@ -55,6 +57,7 @@ impl<'a> Session<'a> {
             depth: 0,
             module_stack: Vec::new(),
             resources: 0,
+            calls: HashMap::new(),
         }
     }
 }

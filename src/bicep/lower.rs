@@ -28,6 +28,25 @@ pub(crate) struct ModuleResult {
     pub outputs: Node,
 }
 
+/// A Bicep module call already evaluated in this session, kept to answer the same call
+/// again. ResourceModules and Azure Verified Modules tests deploy each module twice in a
+/// loop (`for iteration in ['init', 'idem']`) with the same parameters: a third of the
+/// module calls of the Bicep set were repeats, each evaluated in full.
+///
+/// Two calls of a file are the same when their parameter values are equal (with their
+/// spans, so the findings they lead to point at the same code) and so is the module stack
+/// (so a cycle or the depth limit would be met the same way). Their results then differ only
+/// in the address prefix and the call chain, which are swapped on a hit. Diagnostics from
+/// the first evaluation are not repeated: the scan reports each one once anyway.
+pub(crate) struct CachedCall {
+    given: HashMap<String, Node>,
+    stack: Vec<std::path::PathBuf>,
+    prefix: String,
+    chain: Vec<Span>,
+    resources: Vec<Resource>,
+    outputs: Node,
+}
+
 /// The loop, condition and object of a resource or module body.
 pub(super) fn unwrap_body(body: &Expr) -> (Option<&ForExpr>, Option<&Expr>, &Expr) {
     match &body.kind {
@@ -534,15 +553,56 @@ impl Instance<'_, '_> {
                 return None;
             }
         };
-        self.sess.module_stack.push(target);
+        // A repeat that would cross the resource limit is evaluated, to stop where it stops.
+        let room = super::eval::MAX_RESOURCES.saturating_sub(self.sess.resources);
+        if let Some(hit) = self.sess.calls.get(&target).and_then(|calls| {
+            calls.iter().find(|c| {
+                c.given == given && c.stack == self.sess.module_stack && c.resources.len() <= room
+            })
+        }) {
+            let resources: Vec<Resource> = hit
+                .resources
+                .iter()
+                .map(|r| {
+                    let mut r = r.clone();
+                    let rest = r.address.strip_prefix(&hit.prefix).unwrap_or(&r.address);
+                    r.address = format!("{prefix}{rest}");
+                    let inner = r.call_chain.get(hit.chain.len()..).unwrap_or_default();
+                    r.call_chain = chain.iter().chain(inner).copied().collect();
+                    r
+                })
+                .collect();
+            let outputs = hit.outputs.clone();
+            self.sess.resources += resources.len();
+            return Some(Rc::new(ModuleResult {
+                resources: RefCell::new(Some(resources)),
+                outputs,
+            }));
+        }
+        let stack = self.sess.module_stack.clone();
+        self.sess.module_stack.push(target.clone());
         let mut resources = Vec::new();
         let outputs;
         {
-            let mut sub = Instance::new(&mut *self.sess, module_unit, given, prefix, chain);
+            let mut sub = Instance::new(
+                &mut *self.sess,
+                module_unit,
+                given.clone(),
+                prefix.clone(),
+                chain.clone(),
+            );
             sub.lower(&mut resources);
             outputs = sub.outputs();
         }
         self.sess.module_stack.pop();
+        self.sess.calls.entry(target).or_default().push(CachedCall {
+            given,
+            stack,
+            prefix,
+            chain,
+            resources: resources.clone(),
+            outputs: outputs.clone(),
+        });
         Some(Rc::new(ModuleResult {
             resources: RefCell::new(Some(resources)),
             outputs,

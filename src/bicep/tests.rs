@@ -497,6 +497,62 @@ fn modules_use_caller_values_spans_and_call_chain() {
     );
 }
 
+/// The test pattern of ResourceModules and Azure Verified Modules: the same module deployed
+/// twice in a loop with the same parameters. The second call is answered from the first
+/// (lower::CachedCall); what it yields must be what evaluating it again yields: its own
+/// addresses and call chain, the same values and spans, its own copy of each resource.
+#[test]
+fn a_module_called_again_with_the_same_values_yields_its_own_resources() {
+    let r = run(&[
+        (
+            "main.bicep",
+            "param off bool = false\n\
+             module twice 'mods/app.bicep' = [for iteration in ['init', 'idem']: {\n  name: 'app-${iteration}'\n  params: {\n    siteName: 'web'\n    httpsOnly: off\n  }\n}]\n\
+             module other 'mods/app.bicep' = {\n  name: 'other'\n  params: {\n    siteName: 'web'\n    httpsOnly: off\n  }\n}\n",
+        ),
+        (
+            "mods/app.bicep",
+            "param siteName string\nparam httpsOnly bool = true\nmodule inner 'inner.bicep' = {\n  name: 'inner'\n  params: { n: siteName }\n}\n\
+             resource site 'Microsoft.Web/sites@2023-01-01' = {\n  name: siteName\n  properties: { httpsOnly: httpsOnly }\n}\n",
+        ),
+        (
+            "mods/inner.bicep",
+            "param n string\nresource plan 'Microsoft.Web/serverfarms@2023-01-01' = {\n  name: 'plan-${n}'\n}\n",
+        ),
+    ]);
+    assert!(r.errors().is_empty(), "{:?}", r.errors());
+    assert_eq!(
+        r.addresses(),
+        vec![
+            "twice[0]/inner/plan",
+            "twice[0]/site",
+            "twice[1]/inner/plan",
+            "twice[1]/site",
+            "other/inner/plan",
+            "other/site",
+        ]
+    );
+    for (i, call) in [
+        (0, "main.bicep:2"),
+        (1, "main.bicep:2"),
+        (2, "main.bicep:9"),
+    ] {
+        let prefix = ["twice[0]", "twice[1]", "other"][i];
+        let site = r.res(&format!("{prefix}/site"));
+        let https = get(&site.body, "properties.httpsOnly");
+        assert_eq!(https.value, Value::Bool(false), "{prefix}");
+        assert_eq!(r.at(https.span), "main.bicep:1", "{prefix}");
+        assert_eq!(r.at(site.header), "mods/app.bicep:7", "{prefix}");
+        assert_eq!(site.call_chain.len(), 1, "{prefix}");
+        assert_eq!(r.at(site.call_chain[0]), call, "{prefix}");
+        let plan = r.res(&format!("{prefix}/inner/plan"));
+        assert_eq!(plan.name.as_deref(), Some("plan-web"), "{prefix}");
+        assert_eq!(plan.call_chain.len(), 2, "{prefix}");
+        assert_eq!(r.at(plan.call_chain[0]), call, "{prefix}");
+        assert_eq!(r.at(plan.call_chain[1]), "mods/app.bicep:3", "{prefix}");
+    }
+}
+
 #[test]
 fn module_cycles_missing_files_and_registries_are_reported() {
     let r = run(&[

@@ -248,16 +248,23 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// The first `limit` bytes of a file of about `size` bytes, and whether that is all of it.
-fn read_head(path: &Path, size: u64, limit: usize) -> std::io::Result<(Vec<u8>, bool)> {
+fn read_head(file: &std::fs::File, size: u64, limit: usize) -> std::io::Result<(Vec<u8>, bool)> {
     use std::io::Read;
     // Sized to the file: what is kept (a parameter file's text) holds no slack.
     let mut buf = Vec::with_capacity((size as usize).min(limit) + 1);
-    std::fs::File::open(path)?
-        .take(limit as u64 + 1)
-        .read_to_end(&mut buf)?;
+    file.take(limit as u64 + 1).read_to_end(&mut buf)?;
+    // One byte past the limit says whether there is more; it stays in the buffer, which
+    // `read_rest` continues.
     let whole = buf.len() <= limit;
-    buf.truncate(limit);
     Ok((buf, whole))
+}
+
+/// The rest of an open file after `head`, sized to the file up front.
+fn read_rest(mut file: &std::fs::File, mut head: Vec<u8>, size: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    head.reserve_exact((size as usize).saturating_sub(head.len()) + 1);
+    file.read_to_end(&mut head)?;
+    Ok(head)
 }
 
 pub use crate::source::decode;
@@ -366,7 +373,20 @@ fn visit(path: &Path, root: &Path, filter: &Filter, explicit: bool, found: &Mute
         path: path.to_path_buf(),
         message,
     };
-    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    // Opened once: its size comes from the open file, not from a second lookup of the path
+    // (each lookup walks the path in the kernel, twice per file of a deep tree).
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            found
+                .lock()
+                .unwrap()
+                .problems
+                .push(problem(format!("cannot read: {e}")));
+            return;
+        }
+    };
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     if size > filter.max_file_size {
         // A large JSON file may be anything; only report it when its name says IaC.
         if matches!(name_kind, NameKind::Known(_)) || explicit || looks_like_arm_head(path) {
@@ -382,18 +402,19 @@ fn visit(path: &Path, root: &Path, filter: &Filter, explicit: bool, found: &Mute
     // IaC, and an ARM template is read whole by the ARM stage, which evaluates it (reading
     // and decoding every template here as well was a third of discovery on the corpus).
     let read = if matches!(name_kind, NameKind::Json) && !explicit {
-        read_head(path, size, CLASSIFY_HEAD).and_then(|(head, whole)| {
+        read_head(&file, size, CLASSIFY_HEAD).and_then(|(buf, whole)| {
+            let head = &buf[..buf.len().min(CLASSIFY_HEAD)];
             // UTF-16 is classified once decoded, so read it whole (rare).
             let utf16 = head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]);
-            match classify_json(&head) {
+            match classify_json(head) {
                 Some(FileKind::ArmTemplate) if !utf16 => Ok(Head::Template),
-                None if !utf16 && (whole || !has_plan_head(&head)) => Ok(Head::Other),
-                _ if whole => Ok(Head::Whole(head)),
-                _ => std::fs::read(path).map(Head::Whole),
+                None if !utf16 && (whole || !has_plan_head(head)) => Ok(Head::Other),
+                _ if whole => Ok(Head::Whole(buf)),
+                _ => read_rest(&file, buf, size).map(Head::Whole),
             }
         })
     } else {
-        std::fs::read(path).map(Head::Whole)
+        read_rest(&file, Vec::new(), size).map(Head::Whole)
     };
     let bytes = match read {
         Ok(Head::Whole(b)) => b,
@@ -512,6 +533,45 @@ mod tests {
         assert_eq!(found.problems.len(), 1, "{:?}", found.problems);
         assert_eq!(found.problems[0].rel_path, "bin.tf");
         assert!(found.problems[0].message.contains("binary"));
+    }
+
+    /// A JSON file longer than the classifying head that must be read whole (a Terraform
+    /// plan; a UTF-16 file): what is kept is the whole file, the bytes around the end of
+    /// the head included.
+    #[test]
+    fn json_read_past_the_head_is_kept_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let mut plan = String::from(r#"{"format_version": "1.2", "planned_values": {"x": ""#);
+        while plan.len() < 3 * CLASSIFY_HEAD {
+            plan.push_str("0123456789abcdef");
+        }
+        plan.push_str(r#""}, "resource_changes": []}"#);
+        std::fs::write(d.join("tfplan.json"), &plan).unwrap();
+        let utf16: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain(
+                r#"{"format_version": "1.2", "resource_changes": [], "pad": ""#
+                    .encode_utf16()
+                    .chain(std::iter::repeat_n(u16::from(b'x'), CLASSIFY_HEAD))
+                    .chain(r#""}"#.encode_utf16())
+                    .flat_map(u16::to_le_bytes),
+            )
+            .collect();
+        std::fs::write(d.join("utf16.json"), &utf16).unwrap();
+        let found = run(&[d.to_path_buf()], d, &Filter::default());
+        assert!(found.problems.is_empty(), "{:?}", found.problems);
+        let text = |name: &str| {
+            found
+                .files
+                .iter()
+                .find(|f| f.rel_path == name)
+                .and_then(|f| f.text.clone())
+                .unwrap_or_else(|| panic!("{name} not kept: {:?}", found.files))
+        };
+        assert_eq!(text("tfplan.json"), plan);
+        assert!(text("utf16.json").ends_with(&format!("{}\"}}", "x".repeat(10))));
+        assert_eq!(text("utf16.json").chars().count(), utf16.len() / 2 - 1);
     }
 
     #[test]

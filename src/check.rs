@@ -88,7 +88,8 @@ pub fn run(
                 id,
                 resource: res,
             };
-            let file = rel_path(res.file);
+            // Only a finding's fingerprint needs the path.
+            let file = std::cell::OnceCell::new();
             for &(ri, ci) in checks {
                 let rule = &rules[ri];
                 let check = &rule.checks[ci];
@@ -133,7 +134,12 @@ pub fn run(
                                 severity: rule.severity,
                                 resource: id,
                                 span: f.span,
-                                fingerprint: fingerprint(&rule.id, &file, &res.address, &f.path),
+                                fingerprint: fingerprint(
+                                    &rule.id,
+                                    file.get_or_init(|| rel_path(res.file)),
+                                    &res.address,
+                                    &f.path,
+                                ),
                                 message: message(rule, &f),
                                 found: if rule.sensitive {
                                     f.found.map(|_| "(value hidden)".to_string())

@@ -276,7 +276,11 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         settle(&mut o.resources);
     }
     watch.lap("terraform");
-    let mut resources = Vec::new();
+    let mut resources = Vec::with_capacity(
+        arm_out.iter().map(|o| o.resources.len()).sum::<usize>()
+            + bicep_out.resources.len()
+            + tf_out.as_ref().map_or(0, |o| o.resources.len()),
+    );
     for o in arm_out {
         resources.extend(o.resources);
         diagnostics.extend(o.diagnostics);

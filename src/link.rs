@@ -79,21 +79,24 @@ fn key_of(r: &Resource) -> Option<String> {
 }
 
 pub fn run(resources: Vec<Resource>) -> Model {
-    let mut index: HashMap<String, Vec<ResourceId>> = HashMap::new();
-    for (i, r) in resources.iter().enumerate() {
-        if let Some(k) = key_of(r) {
+    use rayon::prelude::*;
+    // The keys are made in parallel (each a few lower-cased strings), then indexed in order.
+    let keys: Vec<(Option<String>, Option<String>)> = resources
+        .par_iter()
+        .map(|r| {
+            // azapi resources are ARM-dialect but referenced by Terraform address.
+            let azapi =
+                r.dialect == Dialect::Arm && r.language == crate::model::Language::Terraform;
+            (key_of(r), azapi.then(|| tf_key(r.root, &r.address)))
+        })
+        .collect();
+    let mut index: HashMap<String, Vec<ResourceId>> = HashMap::with_capacity(keys.len());
+    for (i, (key, azapi)) in keys.into_iter().enumerate() {
+        for k in key.into_iter().chain(azapi) {
             index.entry(k).or_default().push(ResourceId(i as u32));
-        }
-        // azapi resources are ARM-dialect but referenced by Terraform address.
-        if r.dialect == Dialect::Arm && r.language == crate::model::Language::Terraform {
-            index
-                .entry(tf_key(r.root, &r.address))
-                .or_default()
-                .push(ResourceId(i as u32));
         }
     }
     // Each resource's links resolve independently: in parallel, joined in resource order.
-    use rayon::prelude::*;
     type Resolved = (Vec<Edge>, Vec<(ResourceId, crate::model::EdgeKind, String)>);
     let resolved: Vec<Resolved> = resources
         .par_iter()
@@ -141,7 +144,7 @@ pub fn run(resources: Vec<Resource>) -> Model {
             (edges, unresolved)
         })
         .collect();
-    let mut edges = Vec::new();
+    let mut edges = Vec::with_capacity(resolved.iter().map(|(e, _)| e.len()).sum());
     let mut unresolved = Vec::new(); // sorted below: only its content matters
     for (e, u) in resolved {
         edges.extend(e);
@@ -153,7 +156,8 @@ pub fn run(resources: Vec<Resource>) -> Model {
     // keep their spans, so a finding points at the line that set them.
     let mut resources = resources;
     let mut merges = Vec::new();
-    for e in &edges {
+    let any_partial = resources.iter().any(|r| r.partial);
+    for e in edges.iter().filter(|_| any_partial) {
         let (from, to) = (&resources[e.from.0 as usize], &resources[e.to.0 as usize]);
         if from.partial
             && e.kind == crate::model::EdgeKind::Reference

@@ -373,8 +373,10 @@ impl Assertion {
                 let Some((segments, resolved)) = chosen else {
                     return Verdict::NotApplicable;
                 };
-                let path_text = segments.join(".");
-                let expected = expect.clone().unwrap_or_else(|| op.describe());
+                // Only a failure or an unknown needs these: built on demand (building them
+                // for every check of every resource was a tenth of the check stage).
+                let path_text = || segments.join(".");
+                let expected = || expect.clone().unwrap_or_else(|| op.describe());
                 match resolved {
                     Resolved::Unknown(reason) => Verdict::Unknown(reason),
                     // A partial update leaves what it omits unchanged, at a value not
@@ -392,9 +394,9 @@ impl Assertion {
                             // stable region (its parent object may span a whole block).
                             Verdict::Fail(_) => Verdict::Fail(vec![Failure {
                                 span: null_at.unwrap_or(ctx.resource.header),
-                                path: path_text,
+                                path: path_text(),
                                 found: None,
-                                expected,
+                                expected: expected(),
                             }]),
                             v => v,
                         }
@@ -689,8 +691,8 @@ impl Op {
         node: &Node,
         absent: &Absent,
         ctx: &Ctx,
-        path: &str,
-        expected: &str,
+        path: &dyn Fn() -> String,
+        expected: &dyn Fn() -> String,
     ) -> Verdict {
         if let Value::Unknown(u) = &node.value {
             return Verdict::Unknown(u.reason.clone());
@@ -698,16 +700,17 @@ impl Op {
         let fail = || {
             Verdict::Fail(vec![Failure {
                 span: node.span,
-                path: path.to_string(),
+                path: path(),
                 found: Some(node.value.to_string()),
-                expected: expected.to_string(),
+                expected: expected(),
             }])
         };
         let verdict = |ok: Option<bool>| match ok {
             Some(true) => Verdict::Pass,
             Some(false) => fail(),
             None => Verdict::Unknown(format!(
-                "{path} contains values not known before deployment"
+                "{} contains values not known before deployment",
+                path()
             )),
         };
         match self {

@@ -218,21 +218,27 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         .par_iter()
         .filter(|(_, k, _)| *k == FileKind::ArmTemplate)
         .map(|(id, _, _)| {
-            if let Err(msg) = sources.load(*id, opts.filter.max_file_size) {
+            // Read, evaluated and let go of: only its line index is kept (and its text if
+            // it has suppressions). A template also given as `--parameters` is held already.
+            let evaluated =
+                sources.with_text(*id, opts.filter.max_file_size, triage::MARKER, |src| {
+                    arm::evaluate_file(&sources, src, &param_index, explicit_params)
+                });
+            let mut o = match evaluated {
+                Ok(o) => o,
                 // Deleted, made unreadable or changed since it was found.
-                return arm::Output {
-                    diagnostics: vec![Diagnostic::error(Span::file_start(*id), msg)],
-                    ..Default::default()
-                };
-            }
-            let mut o = arm::evaluate_file(&sources, *id, &param_index, explicit_params);
-            if Some(*id) != explicit_params {
-                sources.evict(*id, triage::MARKER);
-            }
+                Err(msg) => {
+                    return arm::Output {
+                        diagnostics: vec![Diagnostic::error(Span::file_start(*id), msg)],
+                        ..Default::default()
+                    }
+                }
+            };
             settle(&mut o.resources);
             o
         })
         .collect();
+    SourceMap::release_buffers();
     watch.lap("arm");
     let bicep_files: Vec<FileId> = files
         .iter()

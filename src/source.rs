@@ -76,15 +76,42 @@ pub fn decode(bytes: Vec<u8>) -> Result<String, String> {
             .collect();
         return String::from_utf16(&units).map_err(|_| "invalid UTF-16 text".to_string());
     }
+    check_text(&bytes)?;
+    String::from_utf8(bytes).map_err(|e| invalid_utf8(&e.utf8_error()))
+}
+
+fn check_text(bytes: &[u8]) -> Result<(), String> {
     if memchr::memchr(0, &bytes[..bytes.len().min(8192)]).is_some() {
         return Err("binary content (NUL bytes): not a text file".to_string());
     }
-    String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "not valid UTF-8 (first invalid byte at offset {}): re-save the file as UTF-8",
-            e.utf8_error().valid_up_to()
-        )
-    })
+    Ok(())
+}
+
+fn invalid_utf8(e: &std::str::Utf8Error) -> String {
+    format!(
+        "not valid UTF-8 (first invalid byte at offset {}): re-save the file as UTF-8",
+        e.valid_up_to()
+    )
+}
+
+/// Appends the file at `path` (at most `max_size` bytes) to `bytes`, reserved to its size
+/// up front (growing by doubling copied each template about twice).
+fn read_into(path: &std::path::Path, max_size: u64, bytes: &mut Vec<u8>) -> Result<(), String> {
+    use std::io::Read;
+    std::fs::File::open(path)
+        .and_then(|f| {
+            let len = f.metadata().map_or(0, |m| m.len()).min(max_size + 1);
+            bytes.reserve_exact(len as usize + 1);
+            f.take(max_size + 1).read_to_end(bytes)
+        })
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > max_size {
+        return Err(format!(
+            "grew over the {} MB file size limit while being scanned: not scanned",
+            max_size / (1024 * 1024)
+        ));
+    }
+    Ok(())
 }
 
 /// Byte offsets of line starts, built once per file.
@@ -248,7 +275,7 @@ impl SourceFile {
         Some(text)
     }
 
-    fn evict(&self) -> SourceFile {
+    fn non_ascii_lines(&self) -> Vec<u32> {
         let mut non_ascii_lines = Vec::new();
         if !self.text.is_ascii() {
             for line in 0..self.lines.line_count() {
@@ -257,6 +284,10 @@ impl SourceFile {
                 }
             }
         }
+        non_ascii_lines
+    }
+
+    fn evict(&self) -> SourceFile {
         SourceFile {
             id: self.id,
             path: self.path.clone(),
@@ -265,9 +296,22 @@ impl SourceFile {
             lines: self.lines.clone(),
             evicted: true,
             text_len: self.text_len,
-            non_ascii_lines,
+            non_ascii_lines: self.non_ascii_lines(),
         }
     }
+
+    /// [`SourceFile::evict`] without copying: the evicted file, and the text it held.
+    fn into_evicted(mut self) -> (SourceFile, String) {
+        self.non_ascii_lines = self.non_ascii_lines();
+        let text = std::mem::take(&mut self.text);
+        self.evicted = true;
+        (self, text)
+    }
+}
+
+thread_local! {
+    /// The read buffer of [`SourceMap::with_text`], one per thread.
+    static BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// All files of one scan, indexed by [`FileId`]. Append-only and shared: a frontend may
@@ -314,22 +358,8 @@ impl SourceMap {
         if !current.evicted {
             return Ok(current);
         }
-        use std::io::Read;
         let mut bytes = Vec::new();
-        std::fs::File::open(&current.path)
-            .and_then(|f| {
-                // Sized up front: growing by doubling copied each template ~twice.
-                let len = f.metadata().map_or(0, |m| m.len()).min(max_size + 1);
-                bytes.reserve_exact(len as usize + 1);
-                f.take(max_size + 1).read_to_end(&mut bytes)
-            })
-            .map_err(|e| format!("cannot read: {e}"))?;
-        if bytes.len() as u64 > max_size {
-            return Err(format!(
-                "grew over the {} MB file size limit while being scanned: not scanned",
-                max_size / (1024 * 1024)
-            ));
-        }
+        read_into(&current.path, max_size, &mut bytes)?;
         let text = decode(bytes)?;
         let loaded = Arc::new(SourceFile::new(
             id,
@@ -340,6 +370,60 @@ impl SourceMap {
         let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
         files[id.0 as usize] = loaded.clone();
         Ok(loaded)
+    }
+
+    /// Runs `f` on an evicted file's text, read for the call into a buffer the thread
+    /// reuses, and keeps only what line and column lookups need afterwards (the text too if
+    /// it contains `keep_if_contains`, as [`SourceMap::evict`]). A file whose text is held
+    /// is given as it is, and keeps it.
+    ///
+    /// Why: the ARM stage reads every template once, evaluates it and lets go of its text.
+    /// A fresh buffer per template meant fresh pages from the OS for each, and page faults
+    /// were a tenth of an ARM scan's time; a reused buffer is already mapped.
+    pub fn with_text<R>(
+        &self,
+        id: FileId,
+        max_size: u64,
+        keep_if_contains: &str,
+        f: impl FnOnce(&SourceFile) -> R,
+    ) -> Result<R, String> {
+        /// Larger buffers are not kept between files.
+        const KEEP: usize = 4 << 20;
+        let current = self.get(id);
+        if !current.evicted {
+            return Ok(f(&current));
+        }
+        let mut bytes = BUFFER.take();
+        bytes.clear();
+        read_into(&current.path, max_size, &mut bytes)?;
+        let text = if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+            decode(bytes)?
+        } else {
+            check_text(&bytes)?;
+            String::from_utf8(bytes).map_err(|e| invalid_utf8(&e.utf8_error()))?
+        };
+        let file = SourceFile::new(id, current.path.clone(), current.rel_path.clone(), text);
+        let r = f(&file);
+        let kept = if file.text.contains(keep_if_contains) {
+            Arc::new(file)
+        } else {
+            let (evicted, text) = file.into_evicted();
+            let mut bytes = text.into_bytes();
+            if bytes.capacity() <= KEEP {
+                bytes.clear();
+                BUFFER.set(bytes);
+            }
+            Arc::new(evicted)
+        };
+        let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
+        files[id.0 as usize] = kept;
+        Ok(r)
+    }
+
+    /// Frees the buffers [`SourceMap::with_text`] keeps on the worker threads, once
+    /// nothing more is read with it (they would hold up to 4 MB each until exit).
+    pub fn release_buffers() {
+        rayon::broadcast(|_| drop(BUFFER.take()));
     }
 
     /// Drops a file's text, keeping what line and column lookups need. A file with a

@@ -91,7 +91,7 @@ fn scan_bicep(dir: &Path, file: &Path) -> Side {
 fn scan_arm(dir: &Path, file: &Path) -> Side {
     let sources = SourceMap::default();
     let id = add(&sources, dir, file);
-    let out = basegate::arm::evaluate_file(&sources, id, &HashMap::new(), None);
+    let out = basegate::arm::evaluate_file(&sources, &sources.get(id), &HashMap::new(), None);
     let errors = out
         .diagnostics
         .iter()

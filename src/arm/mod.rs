@@ -39,13 +39,13 @@ fn is_template(root: &Node) -> bool {
 /// the file given with `--parameters`.
 pub fn evaluate_file(
     sources: &SourceMap,
-    file: FileId,
+    src: &SourceFile,
     param_files: &HashMap<PathBuf, FileId>,
     explicit_params: Option<FileId>,
 ) -> Output {
     let mut out = Output::default();
-    let src = sources.get(file);
-    let doc = match parse_json(&src) {
+    let file = src.id;
+    let doc = match parse_json(src) {
         Ok(d) => d,
         Err(d) => {
             out.diagnostics.push(d);

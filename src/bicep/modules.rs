@@ -291,6 +291,7 @@ pub fn evaluate_with(
     root: &Path,
     settle: &(dyn Fn(&mut Vec<Resource>) + Sync),
 ) -> Output {
+    let mut watch = crate::timings::Stopwatch::start();
     let mut loader = Loader::new(sources, root);
     // First pass: every scanned file is parsed for its syntax errors and the files it refers
     // to, and its syntax tree dropped. Holding the trees of all files was most of the memory
@@ -321,6 +322,7 @@ pub fn evaluate_with(
             }
         })
         .collect();
+    watch.lap("  bicep pass 1");
     let mut out = Output::default();
     for s in &mut scanned {
         out.diagnostics.append(&mut s.diags);
@@ -350,41 +352,49 @@ pub fn evaluate_with(
         }
     }
 
-    // Entry points: parameter files, and Bicep files nothing scanned refers to.
-    let by_path: HashMap<&Path, &Scanned> = scanned.iter().map(|u| (u.path.as_path(), u)).collect();
-    let used: HashSet<&Path> = scanned
+    watch.lap("  bicep refs");
+    // Entry points: parameter files, and Bicep files nothing scanned refers to. The module
+    // graph is walked by position in `scanned` (hashing and comparing paths, component by
+    // component, made this the largest serial step of the Bicep stage).
+    let pos: HashMap<&Path, usize> = scanned
         .iter()
-        .flat_map(|u| u.refs.iter())
-        .map(PathBuf::as_path)
+        .enumerate()
+        .map(|(i, u)| (u.path.as_path(), i))
         .collect();
-    let mut entries: Vec<&Scanned> = scanned
+    let refs: Vec<Vec<usize>> = scanned
         .iter()
-        .filter(|u| u.is_param || !used.contains(u.path.as_path()))
+        .map(|u| {
+            u.refs
+                .iter()
+                .filter_map(|r| pos.get(r.as_path()).copied())
+                .collect()
+        })
+        .collect();
+    let mut used = vec![false; scanned.len()];
+    for &r in refs.iter().flatten() {
+        used[r] = true;
+    }
+    let mut entries: Vec<usize> = (0..scanned.len())
+        .filter(|&i| scanned[i].is_param || !used[i])
         .collect();
     // Files reached by no entry (modules of each other only) are still scanned on their own:
     // nothing is skipped in silence.
-    let reached = reachable(&by_path, entries.iter().map(|u| u.path.as_path()));
-    entries.extend(
-        scanned
-            .iter()
-            .filter(|u| !reached.contains(u.path.as_path())),
-    );
-    entries.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
-    entries.dedup_by(|a, b| a.path == b.path);
+    let reached = reachable(&refs, entries.iter().copied());
+    entries.extend((0..scanned.len()).filter(|i| !reached.contains(i)));
+    entries.sort_by(|&a, &b| scanned[a].rel_path.cmp(&scanned[b].rel_path));
+    entries.dedup_by(|a, b| scanned[*a].path == scanned[*b].path);
     // Which scanned files each entry point reaches through modules, and how many entry
     // points reach each: a scanned module is let go of once the last one is evaluated.
-    let reach: Vec<BTreeSet<&Path>> = entries
-        .iter()
-        .map(|e| reachable(&by_path, [e.path.as_path()]))
+    let reach: Vec<BTreeSet<usize>> = entries.iter().map(|&e| reachable(&refs, [e])).collect();
+    let users: Vec<std::sync::atomic::AtomicUsize> = (0..scanned.len())
+        .map(|_| std::sync::atomic::AtomicUsize::new(0))
         .collect();
-    let mut users: HashMap<&Path, std::sync::atomic::AtomicUsize> = HashMap::new();
-    for p in reach.iter().flatten() {
-        users
-            .entry(p)
-            .or_insert_with(|| std::sync::atomic::AtomicUsize::new(0))
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    for &p in reach.iter().flatten() {
+        users[p].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
+    let entries: Vec<&Scanned> = entries.into_iter().map(|i| &scanned[i]).collect();
 
+    watch.lap("  bicep entries");
     // Deep but legal nesting recurses through expressions, variables and module calls:
     // evaluate on threads with room for it.
     let run = || -> Vec<(Vec<Resource>, Vec<Diagnostic>)> {
@@ -399,12 +409,9 @@ pub fn evaluate_with(
                         vec![Diagnostic::error(Span::file_start(u.id), e)],
                     ),
                 };
-                for p in &reach[i] {
-                    let last = users
-                        .get(p)
-                        .is_some_and(|n| n.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1);
-                    if last {
-                        loader.release(p);
+                for &p in &reach[i] {
+                    if users[p].fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
+                        loader.release(&scanned[p].path);
                     }
                 }
                 settle(&mut rs);
@@ -420,6 +427,7 @@ pub fn evaluate_with(
         Ok(pool) => pool.install(run),
         Err(_) => run(),
     };
+    watch.lap("  bicep evaluate");
     for (rs, ds) in results {
         out.resources.extend(rs);
         out.diagnostics.extend(ds);
@@ -430,25 +438,14 @@ pub fn evaluate_with(
     out
 }
 
-/// The scanned files `starts` lead to through module, `using` and `extends` references,
-/// `starts` included.
-fn reachable<'s>(
-    by_path: &HashMap<&'s Path, &'s Scanned>,
-    starts: impl IntoIterator<Item = &'s Path>,
-) -> BTreeSet<&'s Path> {
+/// The scanned files `starts` lead to through module, `using` and `extends` references
+/// (`refs`, by position in the scanned files), `starts` included.
+fn reachable(refs: &[Vec<usize>], starts: impl IntoIterator<Item = usize>) -> BTreeSet<usize> {
     let mut seen = BTreeSet::new();
-    let mut stack: Vec<&Path> = starts.into_iter().collect();
+    let mut stack: Vec<usize> = starts.into_iter().collect();
     while let Some(p) = stack.pop() {
-        if !seen.insert(p) {
-            continue;
-        }
-        if let Some(u) = by_path.get(p) {
-            stack.extend(
-                u.refs
-                    .iter()
-                    .map(PathBuf::as_path)
-                    .filter(|r| by_path.contains_key(r)),
-            );
+        if seen.insert(p) {
+            stack.extend(&refs[p]);
         }
     }
     seen

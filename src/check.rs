@@ -88,6 +88,7 @@ pub fn run(
                 id,
                 resource: res,
             };
+            out.evaluations.reserve_exact(checks.len());
             // Only a finding's fingerprint needs the path.
             let file = std::cell::OnceCell::new();
             for &(ri, ci) in checks {
@@ -163,7 +164,10 @@ pub fn run(
             out
         })
         .collect();
-    let mut all = CheckOutput::default();
+    let mut all = CheckOutput {
+        findings: Vec::with_capacity(per_resource.iter().map(|o| o.findings.len()).sum()),
+        evaluations: Vec::with_capacity(per_resource.iter().map(|o| o.evaluations.len()).sum()),
+    };
     for o in per_resource {
         all.findings.extend(o.findings);
         all.evaluations.extend(o.evaluations);

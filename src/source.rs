@@ -76,22 +76,15 @@ pub fn decode(bytes: Vec<u8>) -> Result<String, String> {
             .collect();
         return String::from_utf16(&units).map_err(|_| "invalid UTF-16 text".to_string());
     }
-    check_text(&bytes)?;
-    String::from_utf8(bytes).map_err(|e| invalid_utf8(&e.utf8_error()))
-}
-
-fn check_text(bytes: &[u8]) -> Result<(), String> {
     if memchr::memchr(0, &bytes[..bytes.len().min(8192)]).is_some() {
         return Err("binary content (NUL bytes): not a text file".to_string());
     }
-    Ok(())
-}
-
-fn invalid_utf8(e: &std::str::Utf8Error) -> String {
-    format!(
-        "not valid UTF-8 (first invalid byte at offset {}): re-save the file as UTF-8",
-        e.valid_up_to()
-    )
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "not valid UTF-8 (first invalid byte at offset {}): re-save the file as UTF-8",
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 /// Appends the file at `path` (at most `max_size` bytes) to `bytes`, reserved to its size
@@ -396,12 +389,8 @@ impl SourceMap {
         let mut bytes = BUFFER.take();
         bytes.clear();
         read_into(&current.path, max_size, &mut bytes)?;
-        let text = if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
-            decode(bytes)?
-        } else {
-            check_text(&bytes)?;
-            String::from_utf8(bytes).map_err(|e| invalid_utf8(&e.utf8_error()))?
-        };
+        // UTF-8 text becomes the String in place: the buffer comes back below.
+        let text = decode(bytes)?;
         let file = SourceFile::new(id, current.path.clone(), current.rel_path.clone(), text);
         let r = f(&file);
         let kept = if file.text.contains(keep_if_contains) {

@@ -280,20 +280,7 @@ impl SourceFile {
         non_ascii_lines
     }
 
-    fn evict(&self) -> SourceFile {
-        SourceFile {
-            id: self.id,
-            path: self.path.clone(),
-            rel_path: self.rel_path.clone(),
-            text: String::new(),
-            lines: self.lines.clone(),
-            evicted: true,
-            text_len: self.text_len,
-            non_ascii_lines: self.non_ascii_lines(),
-        }
-    }
-
-    /// [`SourceFile::evict`] without copying: the evicted file, and the text it held.
+    /// The file without its text (what line and column lookups need is kept), and the text.
     fn into_evicted(mut self) -> (SourceFile, String) {
         self.non_ascii_lines = self.non_ascii_lines();
         let text = std::mem::take(&mut self.text);
@@ -367,7 +354,7 @@ impl SourceMap {
 
     /// Runs `f` on an evicted file's text, read for the call into a buffer the thread
     /// reuses, and keeps only what line and column lookups need afterwards (the text too if
-    /// it contains `keep_if_contains`, as [`SourceMap::evict`]). A file whose text is held
+    /// it contains `keep_if_contains`: triage reads `basegate:ignore` comments from it). A file whose text is held
     /// is given as it is, and keeps it.
     ///
     /// Why: the ARM stage reads every template once, evaluates it and lets go of its text.
@@ -415,18 +402,6 @@ impl SourceMap {
         rayon::broadcast(|_| drop(BUFFER.take()));
     }
 
-    /// Drops a file's text, keeping what line and column lookups need. A file with a
-    /// `basegate:ignore` comment keeps it: triage reads suppressions from the text.
-    pub fn evict(&self, id: FileId, keep_if_contains: &str) {
-        let current = self.get(id);
-        if current.evicted || current.text.contains(keep_if_contains) {
-            return;
-        }
-        let evicted = Arc::new(current.evict());
-        let mut files = self.files.write().unwrap_or_else(|e| e.into_inner());
-        files[id.0 as usize] = evicted;
-    }
-
     pub fn get(&self, id: FileId) -> Arc<SourceFile> {
         let files = self.files.read().unwrap_or_else(|e| e.into_inner());
         files[id.0 as usize].clone()
@@ -464,16 +439,18 @@ mod tests {
         let map = SourceMap::default();
         let id = map.add_all(vec![(path.clone(), "t.json".into(), None)])[0];
         assert!(map.get(id).evicted);
-        let loaded = map.load(id, 1 << 20).unwrap();
-        assert_eq!(loaded.text, text);
         let offsets = [
             0u32,
             5,
             text.find("\"b\"").unwrap() as u32,
             text.len() as u32,
         ];
-        let before: Vec<LineCol> = offsets.iter().map(|&o| loaded.line_col(o)).collect();
-        map.evict(id, "basegate:ignore");
+        let before: Vec<LineCol> = map
+            .with_text(id, 1 << 20, "basegate:ignore", |f| {
+                assert_eq!(f.text, text);
+                offsets.iter().map(|&o| f.line_col(o)).collect()
+            })
+            .unwrap();
         let ev = map.get(id);
         assert!(ev.evicted && ev.text.is_empty());
         let after: Vec<LineCol> = offsets.iter().map(|&o| ev.line_col(o)).collect();
@@ -488,13 +465,17 @@ mod tests {
             .join()
             .unwrap();
         // A file with a suppression comment keeps its text.
-        let id2 = map.add(
-            "x.json".into(),
-            "x.json".into(),
-            "// basegate:ignore BG1 why\n{}".into(),
-        );
-        map.evict(id2, "basegate:ignore");
+        let marked = dir.path().join("x.json");
+        std::fs::write(&marked, "// basegate:ignore BG1 why\n{}").unwrap();
+        let id2 = map.add_all(vec![(marked, "x.json".into(), None)])[0];
+        map.with_text(id2, 1 << 20, "basegate:ignore", |_| ())
+            .unwrap();
         assert!(!map.get(id2).evicted);
+        // A file whose text is held (a `--parameters` file) is given as it is, and keeps it.
+        let id3 = map.add("p.json".into(), "p.json".into(), "{}".into());
+        let seen = map.with_text(id3, 1 << 20, "basegate:ignore", |f| f.text.clone());
+        assert_eq!(seen.unwrap(), "{}");
+        assert!(!map.get(id3).evicted);
     }
 
     #[test]

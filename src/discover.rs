@@ -247,7 +247,8 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// The first `limit` bytes of a file of about `size` bytes, and whether that is all of it.
+/// The head of a file of about `size` bytes: its first `limit` bytes and one more if there is
+/// one, and whether that is all of it.
 fn read_head(file: &std::fs::File, size: u64, limit: usize) -> std::io::Result<(Vec<u8>, bool)> {
     use std::io::Read;
     // Sized to the file: what is kept (a parameter file's text) holds no slack.

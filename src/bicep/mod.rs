@@ -4,7 +4,8 @@
 //!
 //! `lexer` turns text into tokens, `parser` builds the [`syntax`] tree; [`parse`] runs both.
 //! `eval` folds expressions, `lower` turns resource and module statements into ARM-dialect
-//! resources, `modules` resolves files and entry points, `params` reads `.bicepparam` files;
+//! resources, `skim` reads a file's references off its tokens, `modules` resolves files and
+//! entry points, `params` reads `.bicepparam` files;
 //! [`evaluate`] runs them over a scan's Bicep files.
 
 mod eval;
@@ -13,6 +14,7 @@ mod lower;
 mod modules;
 mod params;
 mod parser;
+mod skim;
 pub mod syntax;
 
 pub use modules::{evaluate, evaluate_with, Output};

@@ -6,7 +6,8 @@
 //! Module files outside the scan are read when a reference leads there (and added to the
 //! source map), so a module's resources are scanned through every caller.
 
-use super::eval::{string_literal, Instance, Session};
+use super::eval::{Instance, Session};
+use super::skim::Refs;
 use super::syntax::{ExprKind, StatementKind};
 use super::Parsed;
 use crate::discover;
@@ -15,6 +16,7 @@ use crate::source::{FileId, SourceMap, Span};
 use rayon::prelude::*;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// One parsed file.
@@ -22,7 +24,6 @@ pub(crate) struct Unit {
     pub id: FileId,
     /// Absolute and normalised: the key modules are found by.
     pub path: PathBuf,
-    pub rel_path: String,
     pub parsed: Parsed,
 }
 
@@ -48,6 +49,19 @@ pub(crate) struct Loader<'a> {
     json: Mutex<HashMap<PathBuf, JsonModule>>,
     /// Syntax errors of files read because a reference led there.
     pub diags: Mutex<Vec<Diagnostic>>,
+    /// Scanned files whose references the first pass skimmed from their tokens (see
+    /// `skim.rs`): the parse that evaluation makes of each confirms them.
+    skimmed: HashMap<FileId, Skimmed>,
+    /// Syntax errors of skimmed files, reported by the parse that confirms them.
+    skimmed_diags: Mutex<Vec<Diagnostic>>,
+    /// A parse found references other than its file's skim said.
+    contradicted: AtomicBool,
+}
+
+/// What the first pass skimmed of a file, and whether a parse has confirmed it yet.
+struct Skimmed {
+    refs: Refs,
+    confirmed: AtomicBool,
 }
 
 fn key(p: &Path) -> PathBuf {
@@ -84,18 +98,36 @@ impl<'a> Loader<'a> {
             scanned: HashMap::new(),
             json: Mutex::new(HashMap::new()),
             diags: Mutex::new(Vec::new()),
+            skimmed: HashMap::new(),
+            skimmed_diags: Mutex::new(Vec::new()),
+            contradicted: AtomicBool::new(false),
         }
     }
 
     /// The file a local module or import path names, relative to the referring file.
     pub fn resolve_local(&self, from: &Unit, rel: &str) -> Option<PathBuf> {
-        let rel = rel.trim();
-        if rel.is_empty() || rel.contains(':') && !rel.contains(":\\") && !rel.starts_with('/') {
-            // `br:`, `ts:`, `br/public:`: registries, not files.
-            return None;
+        resolve_from(&from.path, rel)
+    }
+
+    /// Reports a skimmed file's syntax errors and checks its skim against its parse, the
+    /// first time the file is parsed.
+    fn confirm(&self, id: FileId, parsed: &Parsed) {
+        let Some(s) = self.skimmed.get(&id) else {
+            return;
+        };
+        if s.confirmed.swap(true, Ordering::AcqRel) {
+            return;
         }
-        let dir = from.path.parent()?;
-        Some(key(&dir.join(rel)))
+        let diags = syntax_diagnostics(id, parsed);
+        if !diags.is_empty() {
+            self.skimmed_diags
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(diags);
+        }
+        if Refs::of(parsed) != s.refs {
+            self.contradicted.store(true, Ordering::Release);
+        }
     }
 
     pub fn in_repo(&self, p: &Path) -> bool {
@@ -152,11 +184,12 @@ impl<'a> Loader<'a> {
         if let Some(&id) = self.scanned.get(path) {
             // Parsed outside the lock: entry points are parsed on the evaluation threads.
             let f = self.sources.get(id);
+            let parsed = super::parse(&f.text);
+            self.confirm(id, &parsed);
             let unit = Arc::new(Unit {
                 id,
                 path: path.to_path_buf(),
-                rel_path: f.rel_path.clone(),
-                parsed: super::parse(&f.text),
+                parsed,
             });
             let mut units = self.units.lock().unwrap_or_else(|e| e.into_inner());
             return units.entry(path.to_path_buf()).or_insert(Ok(unit)).clone();
@@ -177,7 +210,6 @@ impl<'a> Loader<'a> {
             Arc::new(Unit {
                 id,
                 path: path.to_path_buf(),
-                rel_path: rel,
                 parsed,
             })
         });
@@ -224,36 +256,28 @@ fn read_referenced(path: &Path) -> Result<String, String> {
     discover::decode(bytes)
 }
 
-/// Local files a unit refers to: module paths and its `using` target.
-fn references(loader: &Loader, u: &Unit) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for s in &u.parsed.program.statements {
-        let path = match &s.kind {
-            StatementKind::Module(m) => string_literal(&m.path),
-            StatementKind::Using(d) => d.path.as_ref().and_then(string_literal),
-            StatementKind::Extends(e) => string_literal(e),
-            _ => None,
-        };
-        if let Some(p) = path.and_then(|p| loader.resolve_local(u, p)) {
-            out.push(p);
-        }
+/// The file a local module or import path names, relative to the file at `from`.
+fn resolve_from(from: &Path, rel: &str) -> Option<PathBuf> {
+    let rel = rel.trim();
+    if rel.is_empty() || rel.contains(':') && !rel.contains(":\\") && !rel.starts_with('/') {
+        // `br:`, `ts:`, `br/public:`: registries, not files.
+        return None;
     }
-    out
+    let dir = from.parent()?;
+    Some(key(&dir.join(rel)))
 }
 
-/// Files a unit imports symbols from.
-fn imports(loader: &Loader, u: &Unit) -> Vec<PathBuf> {
-    u.parsed
-        .program
-        .statements
+/// The local files `refs` of the file at `from` name: its module, `using` and `extends`
+/// targets, and those and its import sources (what is read before evaluation).
+fn resolved(from: &Path, refs: &Refs) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let targets: Vec<PathBuf> = refs
+        .refs
         .iter()
-        .filter_map(|s| match &s.kind {
-            StatementKind::Import(d) if !matches!(d.items, super::syntax::ImportItems::Legacy) => {
-                string_literal(&d.source).and_then(|p| loader.resolve_local(u, p))
-            }
-            _ => None,
-        })
-        .collect()
+        .filter_map(|p| resolve_from(from, p))
+        .collect();
+    let mut next = targets.clone();
+    next.extend(refs.imports.iter().filter_map(|p| resolve_from(from, p)));
+    (targets, next)
 }
 
 /// What the first pass keeps of a scanned file.
@@ -267,6 +291,8 @@ struct Scanned {
     refs: Vec<PathBuf>,
     /// `refs` and import sources: what is read before evaluation.
     next: Vec<PathBuf>,
+    /// What a skim found, if the file was skimmed rather than parsed.
+    skim: Option<Refs>,
 }
 
 /// The Bicep results of a scan.
@@ -291,34 +317,85 @@ pub fn evaluate_with(
     root: &Path,
     settle: &(dyn Fn(&mut Vec<Resource>) + Sync),
 ) -> Output {
-    let mut watch = crate::timings::Stopwatch::start();
+    evaluate_opts(sources, files, root, settle, true)
+}
+
+/// [`evaluate_with`], skimming the files' references first (`skim`) or parsing them.
+pub(super) fn evaluate_opts(
+    sources: &SourceMap,
+    files: &[FileId],
+    root: &Path,
+    settle: &(dyn Fn(&mut Vec<Resource>) + Sync),
+    skim: bool,
+) -> Output {
     let mut loader = Loader::new(sources, root);
-    // First pass: every scanned file is parsed for its syntax errors and the files it refers
-    // to, and its syntax tree dropped. Holding the trees of all files was most of the memory
-    // of a Bicep scan; the evaluation parses each file again when it gets there, and lets go
-    // of an entry point's tree once it is evaluated.
+    let mut out = match attempt(&mut loader, files, settle, skim) {
+        Some(out) => out,
+        // A skim its parse contradicted: the stage again on full parses (the files read
+        // because a reference led there stay loaded, under the same ids).
+        None => attempt(&mut loader, files, settle, false).unwrap_or_default(),
+    };
+    out.diagnostics.extend(std::mem::take(
+        &mut *loader.diags.lock().unwrap_or_else(|e| e.into_inner()),
+    ));
+    out
+}
+
+/// One evaluation of the Bicep files: None if a skim turned out wrong (only when `skim`).
+fn attempt(
+    loader: &mut Loader,
+    files: &[FileId],
+    settle: &(dyn Fn(&mut Vec<Resource>) + Sync),
+    skim: bool,
+) -> Option<Output> {
+    let mut watch = crate::timings::Stopwatch::start();
+    let sources = loader.sources;
+    loader.skimmed.clear();
+    loader.contradicted.store(false, Ordering::Release);
+    std::mem::take(
+        &mut *loader
+            .skimmed_diags
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()),
+    );
+    // First pass: the files each scanned file refers to, and its syntax errors. Holding the
+    // syntax trees of all files was most of the memory of a Bicep scan, and parsing each
+    // here for its references was a second parse of every file: the references are skimmed
+    // from the tokens where that is sure (skim.rs), and the evaluation parses each file when
+    // it gets there (reporting its syntax errors then), and lets go of an entry point's tree
+    // once it is evaluated.
     let mut scanned: Vec<Scanned> = files
         .par_iter()
         .map(|&id| {
             let f = sources.get(id);
-            let parsed = super::parse(&f.text);
-            let unit = Unit {
-                id,
-                path: key(&f.path),
-                rel_path: f.rel_path.clone(),
-                parsed,
+            let path = key(&f.path);
+            let skimmed = if skim {
+                super::skim::skim(&f.text)
+            } else {
+                None
             };
-            let mut next = references(&loader, &unit);
-            let refs = next.clone();
-            next.extend(imports(&loader, &unit));
+            let (targets, next, diags) = match &skimmed {
+                Some(refs) => {
+                    let (targets, next) = resolved(&path, refs);
+                    (targets, next, Vec::new())
+                }
+                None => {
+                    let parsed = super::parse(&f.text);
+                    let (targets, next) = resolved(&path, &Refs::of(&parsed));
+                    (targets, next, syntax_diagnostics(id, &parsed))
+                }
+            };
             Scanned {
-                is_param: unit.is_param_file(),
-                diags: syntax_diagnostics(id, &unit.parsed),
+                is_param: path
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("bicepparam")),
+                diags,
                 id,
-                path: unit.path,
-                rel_path: unit.rel_path,
-                refs,
+                path,
+                rel_path: f.rel_path.clone(),
+                refs: targets,
                 next,
+                skim: skimmed,
             }
         })
         .collect();
@@ -327,8 +404,17 @@ pub fn evaluate_with(
     for s in &mut scanned {
         out.diagnostics.append(&mut s.diags);
         loader.scanned.insert(s.path.clone(), s.id);
+        if let Some(refs) = s.skim.take() {
+            loader.skimmed.insert(
+                s.id,
+                Skimmed {
+                    refs,
+                    confirmed: AtomicBool::new(false),
+                },
+            );
+        }
     }
-    let loader = loader;
+    let loader = &*loader;
     scanned.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     // Files that references lead to are read now, in a fixed order, so file ids do not
     // depend on which thread gets there first.
@@ -345,9 +431,7 @@ pub fn evaluate_with(
             {
                 let _ = loader.load_json(&p);
             } else if let Ok(m) = loader.load(&p) {
-                let mut n = references(&loader, &m);
-                n.extend(imports(&loader, &m));
-                queue.push_back(n);
+                queue.push_back(resolved(&m.path, &Refs::of(&m.parsed)).1);
             }
         }
     }
@@ -403,7 +487,7 @@ pub fn evaluate_with(
             .enumerate()
             .map(|(i, u)| {
                 let (mut rs, ds) = match loader.load(&u.path) {
-                    Ok(unit) => run_entry(&loader, &unit),
+                    Ok(unit) => run_entry(loader, &unit),
                     Err(e) => (
                         Vec::new(),
                         vec![Diagnostic::error(Span::file_start(u.id), e)],
@@ -428,14 +512,32 @@ pub fn evaluate_with(
         Err(_) => run(),
     };
     watch.lap("  bicep evaluate");
+    // Skimmed files the evaluation never parsed (modules called under a false condition, or
+    // by no evaluated branch) are parsed now, for their syntax errors and to confirm them.
+    scanned
+        .par_iter()
+        .filter(|s| {
+            loader
+                .skimmed
+                .get(&s.id)
+                .is_some_and(|k| !k.confirmed.load(Ordering::Acquire))
+        })
+        .for_each(|s| loader.confirm(s.id, &super::parse(&sources.get(s.id).text)));
+    if loader.contradicted.load(Ordering::Acquire) {
+        return None;
+    }
+    watch.lap("  bicep confirm");
     for (rs, ds) in results {
         out.resources.extend(rs);
         out.diagnostics.extend(ds);
     }
     out.diagnostics.extend(std::mem::take(
-        &mut *loader.diags.lock().unwrap_or_else(|e| e.into_inner()),
+        &mut *loader
+            .skimmed_diags
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()),
     ));
-    out
+    Some(out)
 }
 
 /// The scanned files `starts` lead to through module, `using` and `extends` references

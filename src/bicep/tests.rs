@@ -1,7 +1,7 @@
 //! Unit tests of the Bicep evaluator: one small project per feature, written to a temporary
 //! folder and evaluated as a scan would.
 
-use super::evaluate;
+use super::skim::{skim, Refs};
 use crate::model::{DiagSeverity, EdgeKind, Node, Resource, Value};
 use crate::source::{FileId, SourceMap, Span};
 use std::path::Path;
@@ -73,6 +73,11 @@ fn get<'n>(n: &'n Node, path: &str) -> &'n Node {
 /// Writes `files` (path, text) to a temporary folder and evaluates the ones listed in
 /// `scanned` (all when empty).
 fn run_scanned(files: &[(&str, &str)], scanned: &[&str]) -> Run {
+    run_skim(files, scanned, true)
+}
+
+/// [`run_scanned`], with the first pass skimming references (as a scan does) or parsing.
+fn run_skim(files: &[(&str, &str)], scanned: &[&str], skim: bool) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let sources = SourceMap::default();
     let mut ids: Vec<FileId> = Vec::new();
@@ -84,7 +89,7 @@ fn run_scanned(files: &[(&str, &str)], scanned: &[&str]) -> Run {
             ids.push(sources.add(path, p.to_string(), text.to_string()));
         }
     }
-    let out = evaluate(&sources, &ids, dir.path());
+    let out = super::modules::evaluate_opts(&sources, &ids, dir.path(), &|_| {}, skim);
     Run {
         sources,
         out,
@@ -772,4 +777,45 @@ fn arm_json_modules_are_evaluated_with_the_callers_values() {
         get(&st.body, "properties.supportsHttpsTrafficOnly").value,
         Value::Bool(false)
     );
+}
+
+#[test]
+fn a_skim_its_parse_contradicts_yields_what_full_parses_do() {
+    // Balanced brackets, but a list left open before a module statement: the parser's
+    // recovery ends the list at the statement and reads the module; the skim, counting
+    // brackets, sees the line inside the list.
+    let files = [
+        (
+            "main.bicep",
+            "var xs = [\n  1\nmodule m 'm.bicep' = {\n  name: 'm'\n}\n]\n",
+        ),
+        (
+            "m.bicep",
+            "resource sa 'Microsoft.Storage/storageAccounts@2023-01-01' = {\n  name: 'sa'\n}\n",
+        ),
+    ];
+    assert_eq!(skim(files[0].1), Some(Refs::default()));
+    assert_eq!(Refs::of(&super::parse(files[0].1)).refs, ["m.bicep"]);
+    let summary = |r: &Run| {
+        let mut d: Vec<String> = r
+            .out
+            .diagnostics
+            .iter()
+            .map(|d| format!("{} {}", r.at(d.span), d.message))
+            .collect();
+        d.sort();
+        (
+            r.addresses()
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>(),
+            d,
+        )
+    };
+    let skimmed = run_skim(&files, &[], true);
+    let parsed = run_skim(&files, &[], false);
+    // Through the module only: m.bicep is not an entry point of its own.
+    assert_eq!(skimmed.addresses(), vec!["m/sa"]);
+    assert!(!skimmed.errors().is_empty());
+    assert_eq!(summary(&skimmed), summary(&parsed));
 }

@@ -47,6 +47,8 @@ pub struct Discovered {
     /// None for an ARM template: the ARM stage reads each template when it evaluates it,
     /// so the texts of all templates are never in memory together.
     pub text: Option<String>,
+    /// An ARM template's bytes, if the head read to classify it was all of it.
+    pub prefetched: Option<crate::prefetch::Prefetched>,
 }
 
 /// A file that looks like infrastructure code but could not be read.
@@ -62,6 +64,8 @@ pub struct Discovery {
     /// Sorted by `rel_path`, so everything downstream is deterministic.
     pub files: Vec<Discovered>,
     pub problems: Vec<Problem>,
+    /// What [`Discovered::prefetched`] points into.
+    pub prefetched: crate::prefetch::Blocks,
 }
 
 #[derive(Debug, Clone)]
@@ -247,17 +251,16 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// The head of a file of about `size` bytes: its first `limit` bytes and one more if there is
-/// one, and whether that is all of it.
-fn read_head(file: &std::fs::File, size: u64, limit: usize) -> std::io::Result<(Vec<u8>, bool)> {
+/// Reads the head of a file into `buf` (cleared first): its first `limit` bytes and one more
+/// if there is one. Returns whether that is all of it.
+fn read_head(file: &std::fs::File, limit: usize, buf: &mut Vec<u8>) -> std::io::Result<bool> {
     use std::io::Read;
-    // Sized to the file: what is kept (a parameter file's text) holds no slack.
-    let mut buf = Vec::with_capacity((size as usize).min(limit) + 1);
-    file.take(limit as u64 + 1).read_to_end(&mut buf)?;
+    buf.clear();
+    buf.reserve(limit + 1);
+    file.take(limit as u64 + 1).read_to_end(buf)?;
     // One byte past the limit says whether there is more; it stays in the buffer, which
     // `read_rest` continues.
-    let whole = buf.len() <= limit;
-    Ok((buf, whole))
+    Ok(buf.len() <= limit)
 }
 
 /// The rest of an open file after `head`, sized to the file up front.
@@ -272,6 +275,7 @@ pub use crate::source::decode;
 
 pub fn run(paths: &[PathBuf], root: &Path, filter: &Filter) -> Discovery {
     let found = Mutex::new(Discovery::default());
+    let packer = crate::prefetch::Packer::default();
     let mut explicit_files = Vec::new();
     let mut dirs = Vec::new();
     for p in paths {
@@ -285,9 +289,11 @@ pub fn run(paths: &[PathBuf], root: &Path, filter: &Filter) -> Discovery {
             }),
         }
     }
+    let mut local = packer.local();
     for f in explicit_files {
-        visit(&f, root, filter, true, &found);
+        visit(&f, root, filter, true, &found, &mut local);
     }
+    drop(local);
     if !dirs.is_empty() {
         let mut builder = ignore::WalkBuilder::new(&dirs[0]);
         for d in &dirs[1..] {
@@ -305,10 +311,11 @@ pub fn run(paths: &[PathBuf], root: &Path, filter: &Filter) -> Discovery {
             });
         builder.build_parallel().run(|| {
             let found = &found;
+            let mut local = packer.local();
             Box::new(move |entry| {
                 match entry {
                     Ok(e) if e.file_type().is_some_and(|t| t.is_file()) => {
-                        visit(e.path(), root, filter, false, found);
+                        visit(e.path(), root, filter, false, found, &mut local);
                     }
                     Ok(_) => {}
                     Err(err) => {
@@ -337,6 +344,7 @@ pub fn run(paths: &[PathBuf], root: &Path, filter: &Filter) -> Discovery {
         });
     }
     let mut d = found.into_inner().unwrap_or_else(|e| e.into_inner());
+    d.prefetched = packer.finish();
     d.files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     d.files.dedup_by(|a, b| a.rel_path == b.rel_path);
     d.problems.sort();
@@ -344,7 +352,14 @@ pub fn run(paths: &[PathBuf], root: &Path, filter: &Filter) -> Discovery {
     d
 }
 
-fn visit(path: &Path, root: &Path, filter: &Filter, explicit: bool, found: &Mutex<Discovery>) {
+fn visit(
+    path: &Path,
+    root: &Path,
+    filter: &Filter,
+    explicit: bool,
+    found: &Mutex<Discovery>,
+    local: &mut crate::prefetch::Local,
+) {
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         return;
     };
@@ -400,33 +415,43 @@ fn visit(path: &Path, root: &Path, filter: &Filter, explicit: bool, found: &Mute
         return;
     }
     // A JSON file found by the walk is read only as far as its head first: most are not
-    // IaC, and an ARM template is read whole by the ARM stage, which evaluates it (reading
-    // and decoding every template here as well was a third of discovery on the corpus).
+    // IaC. A template whose head is all of it is handed on to the ARM stage (prefetch.rs); a
+    // larger one is read whole by the ARM stage, which evaluates it (reading and decoding
+    // every template here was a third of discovery on the corpus).
     let read = if matches!(name_kind, NameKind::Json) && !explicit {
-        read_head(&file, size, CLASSIFY_HEAD).and_then(|(buf, whole)| {
+        // Into the thread's reused buffer: most heads are dropped or packed right away.
+        let mut buf = std::mem::take(&mut local.head);
+        let read = read_head(&file, CLASSIFY_HEAD, &mut buf).and_then(|whole| {
             let head = &buf[..buf.len().min(CLASSIFY_HEAD)];
             // UTF-16 is classified once decoded, so read it whole (rare).
             let utf16 = head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]);
             match classify_json(head) {
-                Some(FileKind::ArmTemplate) if !utf16 => Ok(Head::Template),
+                Some(FileKind::ArmTemplate) if !utf16 => {
+                    Ok(Head::Template(whole.then(|| local.put(&buf)).flatten()))
+                }
                 None if !utf16 && (whole || !has_plan_head(head)) => Ok(Head::Other),
-                _ if whole => Ok(Head::Whole(buf)),
-                _ => read_rest(&file, buf, size).map(Head::Whole),
+                // Kept: sized to the file, with no slack.
+                _ if whole => Ok(Head::Whole(buf.to_vec())),
+                _ => read_rest(&file, buf.to_vec(), size).map(Head::Whole),
             }
-        })
+        });
+        local.head = buf;
+        read
     } else {
         read_rest(&file, Vec::new(), size).map(Head::Whole)
     };
     let bytes = match read {
         Ok(Head::Whole(b)) => b,
-        Ok(Head::Template) => {
-            // Read, decoded and checked by the ARM stage (SourceMap::load), which reports
-            // a file that is not valid text as this stage would.
+        Ok(Head::Template(prefetched)) => {
+            // Decoded and checked by the ARM stage (SourceMap::with_text), which reports a
+            // file that is not valid text as this stage would; read there unless its head
+            // was all of it.
             found.lock().unwrap().files.push(Discovered {
                 path: path.to_path_buf(),
                 rel_path,
                 kind: FileKind::ArmTemplate,
                 text: None,
+                prefetched,
             });
             return;
         }
@@ -473,6 +498,7 @@ fn visit(path: &Path, root: &Path, filter: &Filter, explicit: bool, found: &Mute
         rel_path,
         kind,
         text: (kind != FileKind::ArmTemplate).then_some(text),
+        prefetched: None,
     });
 }
 
@@ -489,8 +515,8 @@ fn looks_like_arm_head(path: &Path) -> bool {
 enum Head {
     /// Its bytes, all of them.
     Whole(Vec<u8>),
-    /// An ARM template: the ARM stage reads it.
-    Template,
+    /// An ARM template, and its bytes if the head was all of it (else the ARM stage reads it).
+    Template(Option<crate::prefetch::Prefetched>),
     /// Not infrastructure code.
     Other,
 }

@@ -14,6 +14,7 @@ pub mod json;
 pub mod link;
 pub mod model;
 pub mod normalize;
+pub mod prefetch;
 pub mod report;
 pub mod rules;
 pub mod source;
@@ -119,8 +120,11 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         .unwrap_or_else(|| discover::scan_root(&opts.paths));
     let mut watch = timings::Stopwatch::start();
     // discover
-    let found = discover::run(&opts.paths, &root, &opts.filter);
+    let mut found = discover::run(&opts.paths, &root, &opts.filter);
     watch.lap("discover");
+    let prefetched_blocks = std::mem::take(&mut found.prefetched);
+    let prefetched: Vec<Option<prefetch::Prefetched>> =
+        found.files.iter().map(|f| f.prefetched).collect();
     let sources = SourceMap::default();
     let mut diagnostics = Vec::new();
     let (texts, kinds): (Vec<_>, Vec<_>) = found
@@ -216,14 +220,19 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
     }
     let arm_out: Vec<arm::Output> = files
         .par_iter()
-        .filter(|(_, k, _)| *k == FileKind::ArmTemplate)
-        .map(|(id, _, _)| {
-            // Read, evaluated and let go of: only its line index is kept (and its text if
-            // it has suppressions). A template also given as `--parameters` is held already.
-            let evaluated =
-                sources.with_text(*id, opts.filter.max_file_size, triage::MARKER, |src| {
-                    arm::evaluate_file(&sources, src, &param_index, explicit_params)
-                });
+        .zip(&prefetched)
+        .filter(|((_, k, _), _)| *k == FileKind::ArmTemplate)
+        .map(|((id, _, _), bytes)| {
+            // Read (unless discovery did), evaluated and let go of: only its line index is
+            // kept (and its text if it has suppressions). A template also given as
+            // `--parameters` is held already.
+            let evaluated = sources.with_text(
+                *id,
+                opts.filter.max_file_size,
+                triage::MARKER,
+                bytes.map(|b| prefetched_blocks.get(b)),
+                |src| arm::evaluate_file(&sources, src, &param_index, explicit_params),
+            );
             let mut o = match evaluated {
                 Ok(o) => o,
                 // Deleted, made unreadable or changed since it was found.
@@ -239,6 +248,7 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         })
         .collect();
     SourceMap::release_buffers();
+    drop(prefetched_blocks);
     watch.lap("arm");
     let bicep_files: Vec<FileId> = files
         .iter()

@@ -353,9 +353,10 @@ impl SourceMap {
     }
 
     /// Runs `f` on an evicted file's text, read for the call into a buffer the thread
-    /// reuses, and keeps only what line and column lookups need afterwards (the text too if
-    /// it contains `keep_if_contains`: triage reads `basegate:ignore` comments from it). A file whose text is held
-    /// is given as it is, and keeps it.
+    /// reuses (copied there from `prefetched` when discovery read the file whole), and
+    /// keeps only what line and column lookups need afterwards (the text too if it contains
+    /// `keep_if_contains`: triage reads `basegate:ignore` comments from it). A file whose
+    /// text is held is given as it is, and keeps it.
     ///
     /// Why: the ARM stage reads every template once, evaluates it and lets go of its text.
     /// A fresh buffer per template meant fresh pages from the OS for each, and page faults
@@ -365,6 +366,7 @@ impl SourceMap {
         id: FileId,
         max_size: u64,
         keep_if_contains: &str,
+        prefetched: Option<&[u8]>,
         f: impl FnOnce(&SourceFile) -> R,
     ) -> Result<R, String> {
         /// Larger buffers are not kept between files.
@@ -375,7 +377,10 @@ impl SourceMap {
         }
         let mut bytes = BUFFER.take();
         bytes.clear();
-        read_into(&current.path, max_size, &mut bytes)?;
+        match prefetched {
+            Some(b) => bytes.extend_from_slice(b),
+            None => read_into(&current.path, max_size, &mut bytes)?,
+        }
         // UTF-8 text becomes the String in place: the buffer comes back below.
         let text = decode(bytes)?;
         let file = SourceFile::new(id, current.path.clone(), current.rel_path.clone(), text);
@@ -446,7 +451,7 @@ mod tests {
             text.len() as u32,
         ];
         let before: Vec<LineCol> = map
-            .with_text(id, 1 << 20, "basegate:ignore", |f| {
+            .with_text(id, 1 << 20, "basegate:ignore", None, |f| {
                 assert_eq!(f.text, text);
                 offsets.iter().map(|&o| f.line_col(o)).collect()
             })
@@ -468,12 +473,12 @@ mod tests {
         let marked = dir.path().join("x.json");
         std::fs::write(&marked, "// basegate:ignore BG1 why\n{}").unwrap();
         let id2 = map.add_all(vec![(marked, "x.json".into(), None)])[0];
-        map.with_text(id2, 1 << 20, "basegate:ignore", |_| ())
+        map.with_text(id2, 1 << 20, "basegate:ignore", None, |_| ())
             .unwrap();
         assert!(!map.get(id2).evicted);
         // A file whose text is held (a `--parameters` file) is given as it is, and keeps it.
         let id3 = map.add("p.json".into(), "p.json".into(), "{}".into());
-        let seen = map.with_text(id3, 1 << 20, "basegate:ignore", |f| f.text.clone());
+        let seen = map.with_text(id3, 1 << 20, "basegate:ignore", None, |f| f.text.clone());
         assert_eq!(seen.unwrap(), "{}");
         assert!(!map.get(id3).evicted);
     }

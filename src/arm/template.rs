@@ -1059,6 +1059,12 @@ fn split_ci<'a>(s: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
 /// Resource ids written in properties (`privateLinkServiceId`, `workspaceId`, …) become
 /// reference links, so rules can ask "is this vault behind a private endpoint".
 pub(crate) fn collect_id_links(node: &Node, path: &str, links: &mut Vec<Link>, depth: usize) {
+    // One path buffer for the whole walk: a path string per object member was a tenth of
+    // the walk, which visits every value of every resource.
+    id_links(node, &mut path.to_string(), links, depth);
+}
+
+fn id_links(node: &Node, path: &mut String, links: &mut Vec<Link>, depth: usize) {
     if depth > 16 {
         return;
     }
@@ -1066,7 +1072,7 @@ pub(crate) fn collect_id_links(node: &Node, path: &str, links: &mut Vec<Link>, d
         Value::String(s) if s.contains("/providers/") || s.starts_with("/subscriptions/") => {
             links.push(Link {
                 kind: EdgeKind::Reference,
-                path: path.to_string(),
+                path: path.clone(),
                 target: s.clone(),
             });
         }
@@ -1074,17 +1080,21 @@ pub(crate) fn collect_id_links(node: &Node, path: &str, links: &mut Vec<Link>, d
         // an unknown target, so a rule asking "is anything linked here" says unknown.
         Value::Unknown(_) if looks_like_id_property(path) => links.push(Link {
             kind: EdgeKind::Reference,
-            path: path.to_string(),
+            path: path.clone(),
             target: String::new(),
         }),
         Value::Array(items) => {
             for i in items {
-                collect_id_links(i, path, links, depth + 1);
+                id_links(i, path, links, depth + 1);
             }
         }
         Value::Object(members) => {
+            let len = path.len();
             for (k, v) in members {
-                collect_id_links(v, &format!("{path}.{k}"), links, depth + 1);
+                path.push('.');
+                path.push_str(k);
+                id_links(v, path, links, depth + 1);
+                path.truncate(len);
             }
         }
         _ => {}

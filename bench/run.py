@@ -4,7 +4,9 @@ against the read+parse floor, and against Checkov when it is installed.
 
     bench/run.sh                  # everything
     bench/run.sh --quick          # fewer repetitions
-Numbers are the median of N runs; memory is the peak resident set of the process.
+Numbers are the median of N runs; memory is the peak resident set of the process. A scan and
+what it is compared with (the floor; the corpus twice over) are run in turn, so that a slow
+spell of the machine weighs on both.
 """
 import os, shutil, statistics, subprocess, sys, tempfile, time
 
@@ -32,9 +34,19 @@ def run(cmd):
     return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
 
 
-def measure(cmd, reps=REPS):
-    runs = [run(cmd) for _ in range(reps)]
+def summarize(runs):
     return (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs), max(r[2] for r in runs))
+
+
+def measure(cmd, reps=REPS):
+    return summarize([run(cmd) for _ in range(reps)])
+
+
+def measure_pair(a, b, reps=REPS):
+    """Runs a and b in turn, reps times each: a machine that slows down for a while (shared
+    hosts do) slows both alike, so their ratio holds better than with all of a, then all of b."""
+    runs = [(run(a), run(b)) for _ in range(reps)]
+    return summarize([r[0] for r in runs]), summarize([r[1] for r in runs])
 
 
 def size_mb(paths, exts):
@@ -75,8 +87,9 @@ def main():
         for name, d in rows:
             mb = size_mb([d] if name != "all" else list(staged.values()), sum(EXT.values(), ()))
             paths = [d] if name != "all" else list(staged.values())
-            wall, cpu, rss = measure([BIN, "scan", *paths, "--format", "json", "--output", os.devnull])
-            fwall, _, _ = measure([FLOOR, *paths])
+            (wall, cpu, rss), (fwall, _, _) = measure_pair(
+                [BIN, "scan", *paths, "--format", "json", "--output", os.devnull], [FLOOR, *paths]
+            )
             line = f"{name:<12}{mb:>7.1f}{wall:>9.3f}{cpu:>8.3f}{rss:>8.0f}{mb / wall:>8.1f}{fwall:>9.3f}{wall / fwall:>8.1f}"
             # Checkov on "all" would only repeat the three sets (and it does not follow the
             # symlinks "all" is made of): compare per language.
@@ -92,8 +105,10 @@ def main():
         for copy in ("a", "b"):
             for lang, d in staged.items():
                 shutil.copytree(d, os.path.join(twice, copy, lang))
-        one, _, _ = measure([BIN, "scan", *staged.values(), "--format", "json", "--output", os.devnull])
-        two, _, _ = measure([BIN, "scan", twice, "--format", "json", "--output", os.devnull])
+        (one, _, _), (two, _, _) = measure_pair(
+            [BIN, "scan", *staged.values(), "--format", "json", "--output", os.devnull],
+            [BIN, "scan", twice, "--format", "json", "--output", os.devnull],
+        )
         print(f"linearity: corpus x1 {one:.3f}s, x2 {two:.3f}s, ratio {two / one:.2f} (target <= 2.2)")
     single = os.path.join(CORPUS, "quickstart-templates", "quickstarts", "microsoft.storage", "storage-account-create", "azuredeploy.json")
     if os.path.exists(single):

@@ -49,6 +49,8 @@ pub struct Discovered {
     pub text: Option<String>,
     /// An ARM template's bytes, if the head read to classify it was all of it.
     pub prefetched: Option<crate::prefetch::Prefetched>,
+    /// Its size in bytes when it was found.
+    pub size: u64,
 }
 
 /// A file that looks like infrastructure code but could not be read.
@@ -452,6 +454,7 @@ fn visit(
                 kind: FileKind::ArmTemplate,
                 text: None,
                 prefetched,
+                size,
             });
             return;
         }
@@ -499,6 +502,7 @@ fn visit(
         kind,
         text: (kind != FileKind::ArmTemplate).then_some(text),
         prefetched: None,
+        size,
     });
 }
 

@@ -123,8 +123,8 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
     let mut found = discover::run(&opts.paths, &root, &opts.filter);
     watch.lap("discover");
     let prefetched_blocks = std::mem::take(&mut found.prefetched);
-    let prefetched: Vec<Option<prefetch::Prefetched>> =
-        found.files.iter().map(|f| f.prefetched).collect();
+    let prefetched: Vec<(Option<prefetch::Prefetched>, u64)> =
+        found.files.iter().map(|f| (f.prefetched, f.size)).collect();
     let sources = SourceMap::default();
     let mut diagnostics = Vec::new();
     let (texts, kinds): (Vec<_>, Vec<_>) = found
@@ -218,35 +218,47 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
             diagnostics.push(Diagnostic::error(Span::file_start(p), msg));
         }
     }
-    let arm_out: Vec<arm::Output> = files
-        .par_iter()
-        .zip(&prefetched)
-        .filter(|((_, k, _), _)| *k == FileKind::ArmTemplate)
-        .map(|((id, _, _), bytes)| {
-            // Read (unless discovery did), evaluated and let go of: only its line index is
-            // kept (and its text if it has suppressions). A template also given as
-            // `--parameters` is held already.
-            let evaluated = sources.with_text(
-                *id,
-                opts.filter.max_file_size,
-                triage::MARKER,
-                bytes.map(|b| prefetched_blocks.get(b)),
-                |src| arm::evaluate_file(&sources, src, &param_index, explicit_params),
-            );
-            let mut o = match evaluated {
-                Ok(o) => o,
-                // Deleted, made unreadable or changed since it was found.
-                Err(msg) => {
-                    return arm::Output {
-                        diagnostics: vec![Diagnostic::error(Span::file_start(*id), msg)],
-                        ..Default::default()
-                    }
+    let arm_template = |id: FileId, bytes: Option<prefetch::Prefetched>| -> arm::Output {
+        // Read (unless discovery did), evaluated and let go of: only its line index is kept
+        // (and its text if it has suppressions). A template also given as `--parameters` is
+        // held already.
+        let evaluated = sources.with_text(
+            id,
+            opts.filter.max_file_size,
+            triage::MARKER,
+            bytes.map(|b| prefetched_blocks.get(b)),
+            |src| arm::evaluate_file(&sources, src, &param_index, explicit_params),
+        );
+        let mut o = match evaluated {
+            Ok(o) => o,
+            // Deleted, made unreadable or changed since it was found.
+            Err(msg) => {
+                return arm::Output {
+                    diagnostics: vec![Diagnostic::error(Span::file_start(id), msg)],
+                    ..Default::default()
                 }
-            };
-            settle(&mut o.resources);
-            o
-        })
+            }
+        };
+        settle(&mut o.resources);
+        o
+    };
+    // The largest templates first: rayon hands out the list in order, and a large template
+    // taken last would run alone on one core while the others wait.
+    let mut templates: Vec<(usize, FileId, Option<prefetch::Prefetched>, u64)> = files
+        .iter()
+        .zip(&prefetched)
+        .enumerate()
+        .filter(|(_, ((_, k, _), _))| *k == FileKind::ArmTemplate)
+        .map(|(i, ((id, _, _), (bytes, size)))| (i, *id, *bytes, *size))
         .collect();
+    templates.sort_by_key(|t| std::cmp::Reverse(t.3));
+    let mut arm_out: Vec<(usize, arm::Output)> = templates
+        .into_par_iter()
+        .map(|(i, id, bytes, _)| (i, arm_template(id, bytes)))
+        .collect();
+    // Back in file order: resource ids, and so the output, follow it.
+    arm_out.sort_by_key(|(i, _)| *i);
+    let arm_out: Vec<arm::Output> = arm_out.into_iter().map(|(_, o)| o).collect();
     SourceMap::release_buffers();
     drop(prefetched_blocks);
     watch.lap("arm");

@@ -12,25 +12,6 @@ use serde::Serialize;
 use std::io::Write;
 
 #[derive(Serialize)]
-struct Log<'a> {
-    #[serde(rename = "$schema")]
-    schema: &'static str,
-    version: &'static str,
-    runs: [Run<'a>; 1],
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Run<'a> {
-    tool: Tool<'a>,
-    automation_details: AutomationDetails,
-    original_uri_base_ids: std::collections::BTreeMap<&'static str, ArtifactLocation>,
-    results: Vec<SarifResult>,
-    invocations: [Invocation; 1],
-    column_kind: &'static str,
-}
-
-#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct AutomationDetails {
     id: String,
@@ -169,13 +150,6 @@ struct Region {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Invocation {
-    execution_successful: bool,
-    tool_execution_notifications: Vec<Notification>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 struct Notification {
     level: &'static str,
     message: Text,
@@ -299,11 +273,10 @@ pub fn render(result: &ScanResult, out: &mut dyn Write) -> std::io::Result<()> {
             },
         })
         .collect();
-    let results = result
-        .findings
-        .iter()
-        .map(|f| {
-            let res = result.model.get(f.resource);
+    let result_at = |i: usize| {
+        let f = &result.findings[i];
+        let res = result.model.get(f.resource);
+        {
             SarifResult {
                 rule_id: f.rule_id.clone(),
                 rule_index: f.rule,
@@ -352,12 +325,11 @@ pub fn render(result: &ScanResult, out: &mut dyn Write) -> std::io::Result<()> {
                     path: f.path.clone(),
                 },
             }
-        })
-        .collect();
-    let notifications = result
-        .diagnostics
-        .iter()
-        .map(|d| Notification {
+        }
+    };
+    let notification_at = |i: usize| {
+        let d = &result.diagnostics[i];
+        Notification {
             level: match d.severity {
                 DiagSeverity::Error => "error",
                 DiagSeverity::Warning => "warning",
@@ -368,8 +340,8 @@ pub fn render(result: &ScanResult, out: &mut dyn Write) -> std::io::Result<()> {
             locations: [Location {
                 physical_location: location(result, d.span),
             }],
-        })
-        .collect();
+        }
+    };
     let mut bases = std::collections::BTreeMap::new();
     bases.insert(
         "%SRCROOT%",
@@ -378,31 +350,52 @@ pub fn render(result: &ScanResult, out: &mut dyn Write) -> std::io::Result<()> {
             uri_base_id: None,
         },
     );
-    let log = Log {
-        schema: "https://json.schemastore.org/sarif-2.1.0.json",
-        version: "2.1.0",
-        runs: [Run {
-            tool: Tool {
-                driver: Driver {
-                    name: "basegate",
-                    version: env!("CARGO_PKG_VERSION"),
-                    semantic_version: env!("CARGO_PKG_VERSION"),
-                    information_uri: "https://github.com/basegate/basegate",
-                    rules,
-                },
+    // Written as serde_json writes the whole log, field by field in the schema's order, with
+    // results and notifications rendered in parallel a batch at a time (report/pretty.rs).
+    // Built whole and written on one thread, the log was the peak of a scan with SARIF
+    // output, and its slowest stage.
+    let mut p = super::pretty::Pretty::new(out);
+    p.object(None)?;
+    p.value(
+        Some("$schema"),
+        "https://json.schemastore.org/sarif-2.1.0.json",
+    )?;
+    p.value(Some("version"), "2.1.0")?;
+    p.array(Some("runs"))?;
+    p.object(None)?;
+    p.value(
+        Some("tool"),
+        &Tool {
+            driver: Driver {
+                name: "basegate",
+                version: env!("CARGO_PKG_VERSION"),
+                semantic_version: env!("CARGO_PKG_VERSION"),
+                information_uri: "https://github.com/basegate/basegate",
+                rules,
             },
-            automation_details: AutomationDetails {
-                id: "basegate/".to_string(),
-            },
-            original_uri_base_ids: bases,
-            results,
-            invocations: [Invocation {
-                execution_successful: true,
-                tool_execution_notifications: notifications,
-            }],
-            column_kind: "unicodeCodePoints",
-        }],
-    };
-    serde_json::to_writer_pretty(&mut *out, &log)?;
-    writeln!(out)
+        },
+    )?;
+    p.value(
+        Some("automationDetails"),
+        &AutomationDetails {
+            id: "basegate/".to_string(),
+        },
+    )?;
+    p.value(Some("originalUriBaseIds"), &bases)?;
+    p.array_par(Some("results"), result.findings.len(), 1024, result_at)?;
+    p.array(Some("invocations"))?;
+    p.object(None)?;
+    p.value(Some("executionSuccessful"), &true)?;
+    p.array_par(
+        Some("toolExecutionNotifications"),
+        result.diagnostics.len(),
+        1024,
+        notification_at,
+    )?;
+    p.close()?; // the invocation
+    p.close()?; // invocations
+    p.value(Some("columnKind"), "unicodeCodePoints")?;
+    p.close()?; // the run
+    p.close()?; // runs
+    p.close()
 }

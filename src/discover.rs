@@ -386,21 +386,19 @@ fn visit(
             }
         }
     }
-    let problem = |message: String| Problem {
-        rel_path: rel_path.clone(),
-        path: path.to_path_buf(),
-        message,
+    let report = |message: String| {
+        found.lock().unwrap().problems.push(Problem {
+            rel_path: rel_path.clone(),
+            path: path.to_path_buf(),
+            message,
+        })
     };
     // Opened once: its size comes from the open file, not from a second lookup of the path
     // (each lookup walks the path in the kernel, twice per file of a deep tree).
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) => {
-            found
-                .lock()
-                .unwrap()
-                .problems
-                .push(problem(format!("cannot read: {e}")));
+            report(format!("cannot read: {e}"));
             return;
         }
     };
@@ -408,11 +406,11 @@ fn visit(
     if size > filter.max_file_size {
         // A large JSON file may be anything; only report it when its name says IaC.
         if matches!(name_kind, NameKind::Known(_)) || explicit || looks_like_arm_head(path) {
-            found.lock().unwrap().problems.push(problem(format!(
+            report(format!(
                 "{} MB is over the {} MB file size limit: not scanned (raise it with --max-file-size)",
                 size / (1024 * 1024),
                 filter.max_file_size / (1024 * 1024)
-            )));
+            ));
         }
         return;
     }
@@ -460,11 +458,7 @@ fn visit(
         }
         Ok(Head::Other) => return,
         Err(e) => {
-            found
-                .lock()
-                .unwrap()
-                .problems
-                .push(problem(format!("cannot read: {e}")));
+            report(format!("cannot read: {e}"));
             return;
         }
     };
@@ -476,7 +470,7 @@ fn visit(
         Ok(t) => t,
         Err(msg) => {
             if matches!(name_kind, NameKind::Known(_)) || explicit || lossy_is_arm {
-                found.lock().unwrap().problems.push(problem(msg));
+                report(msg);
             }
             return;
         }
@@ -487,10 +481,10 @@ fn visit(
             Some(k) => k,
             None => {
                 if explicit {
-                    found.lock().unwrap().problems.push(problem(
+                    report(
                         "JSON file without an ARM `$schema` or Terraform plan shape: not scanned"
                             .to_string(),
-                    ));
+                    );
                 }
                 return;
             }

@@ -27,12 +27,10 @@ pub(crate) struct Unit {
     pub parsed: Parsed,
 }
 
-impl Unit {
-    fn is_param_file(&self) -> bool {
-        self.path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("bicepparam"))
-    }
+/// True for a `.bicepparam` file: an entry point for the file it uses.
+fn is_param_file(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("bicepparam"))
 }
 
 type JsonModule = Result<(FileId, Arc<crate::model::Node>), String>;
@@ -374,21 +372,18 @@ fn attempt(
             } else {
                 None
             };
-            let (targets, next, diags) = match &skimmed {
-                Some(refs) => {
-                    let (targets, next) = resolved(&path, refs);
-                    (targets, next, Vec::new())
-                }
+            let parsed_refs;
+            let (refs, diags) = match &skimmed {
+                Some(refs) => (refs, Vec::new()),
                 None => {
                     let parsed = super::parse(&f.text);
-                    let (targets, next) = resolved(&path, &Refs::of(&parsed));
-                    (targets, next, syntax_diagnostics(id, &parsed))
+                    parsed_refs = Refs::of(&parsed);
+                    (&parsed_refs, syntax_diagnostics(id, &parsed))
                 }
             };
+            let (targets, next) = resolved(&path, refs);
             Scanned {
-                is_param: path
-                    .extension()
-                    .is_some_and(|e| e.eq_ignore_ascii_case("bicepparam")),
+                is_param: is_param_file(&path),
                 diags,
                 id,
                 path,
@@ -556,7 +551,7 @@ fn reachable(refs: &[Vec<usize>], starts: impl IntoIterator<Item = usize>) -> BT
 fn run_entry(loader: &Loader, unit: &Arc<Unit>) -> (Vec<Resource>, Vec<Diagnostic>) {
     let mut sess = Session::new(loader);
     let mut resources = Vec::new();
-    if unit.is_param_file() {
+    if is_param_file(&unit.path) {
         if let Some((target, given)) = super::params::evaluate(&mut sess, unit) {
             sess.module_stack.push(target.path.clone());
             let mut inst = Instance::new(&mut sess, target, given, String::new(), Vec::new());

@@ -276,55 +276,53 @@ pub fn render(result: &ScanResult, out: &mut dyn Write) -> std::io::Result<()> {
     let result_at = |i: usize| {
         let f = &result.findings[i];
         let res = result.model.get(f.resource);
-        {
-            SarifResult {
-                rule_id: f.rule_id.clone(),
-                rule_index: f.rule,
-                level: level(f.severity),
-                message: Text {
-                    text: sentence(&f.message),
-                },
-                locations: [Location {
-                    physical_location: location(result, f.span),
-                }],
-                related_locations: res
-                    .call_chain
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| RelatedLocation {
-                        id: i + 1,
-                        physical_location: location(result, *s),
-                        message: Text {
-                            text: "The module call that instantiates this resource.".into(),
-                        },
-                    })
-                    .collect(),
-                partial_fingerprints: Fingerprints {
-                    basegate: f.fingerprint.clone(),
-                },
-                suppressions: f
-                    .suppression
-                    .iter()
-                    .map(|s| SarifSuppression {
-                        kind: match s.kind {
-                            crate::triage::SuppressionKind::InSource => "inSource",
-                            crate::triage::SuppressionKind::External => "external",
-                        },
-                        status: "accepted",
-                        justification: match (&s.owner, &s.expires) {
-                            (Some(o), Some(e)) => {
-                                format!("{} (owner {o}, expires {e})", s.justification)
-                            }
-                            _ => s.justification.clone(),
-                        },
-                    })
-                    .collect(),
-                properties: ResultProperties {
-                    resource: res.address.clone(),
-                    resource_type: res.type_name.clone(),
-                    path: f.path.clone(),
-                },
-            }
+        SarifResult {
+            rule_id: f.rule_id.clone(),
+            rule_index: f.rule,
+            level: level(f.severity),
+            message: Text {
+                text: sentence(&f.message),
+            },
+            locations: [Location {
+                physical_location: location(result, f.span),
+            }],
+            related_locations: res
+                .call_chain
+                .iter()
+                .enumerate()
+                .map(|(i, s)| RelatedLocation {
+                    id: i + 1,
+                    physical_location: location(result, *s),
+                    message: Text {
+                        text: "The module call that instantiates this resource.".into(),
+                    },
+                })
+                .collect(),
+            partial_fingerprints: Fingerprints {
+                basegate: f.fingerprint.clone(),
+            },
+            suppressions: f
+                .suppression
+                .iter()
+                .map(|s| SarifSuppression {
+                    kind: match s.kind {
+                        crate::triage::SuppressionKind::InSource => "inSource",
+                        crate::triage::SuppressionKind::External => "external",
+                    },
+                    status: "accepted",
+                    justification: match (&s.owner, &s.expires) {
+                        (Some(o), Some(e)) => {
+                            format!("{} (owner {o}, expires {e})", s.justification)
+                        }
+                        _ => s.justification.clone(),
+                    },
+                })
+                .collect(),
+            properties: ResultProperties {
+                resource: res.address.clone(),
+                resource_type: res.type_name.clone(),
+                path: f.path.clone(),
+            },
         }
     };
     let notification_at = |i: usize| {

@@ -348,9 +348,10 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
     // one shape per setting, then the graph
     let mut model = link::run(resources);
     if let Some(p) = &projection {
+        // In parallel: dropping the cut-off parts of full Terraform bodies is most of it.
         model
             .resources
-            .iter_mut()
+            .par_iter_mut()
             .filter(|r| r.language == model::Language::Terraform)
             .for_each(|r| p.apply(r));
     }

@@ -139,7 +139,14 @@ pub fn run(resources: Vec<Resource>) -> Model {
             // references, so record these here, as the ARM frontend does for its `*Id`
             // properties.
             if r.dialect == Dialect::Terraform {
-                unknown_ids(&r.body, "", from, &r.links, &mut unresolved, 0);
+                unknown_ids(
+                    &r.body,
+                    &mut String::new(),
+                    from,
+                    &r.links,
+                    &mut unresolved,
+                    0,
+                );
             }
             (edges, unresolved)
         })
@@ -201,9 +208,11 @@ fn merge_into(target: &mut crate::model::Node, patch: crate::model::Node) {
     }
 }
 
+/// `path` is the dotted path of `node`, one buffer for the whole walk (it visits every
+/// value of every Terraform body: a string per member was most of the link stage).
 fn unknown_ids(
     node: &crate::model::Node,
-    path: &str,
+    path: &mut String,
     from: ResourceId,
     links: &[crate::model::Link],
     out: &mut Vec<(ResourceId, crate::model::EdgeKind, String)>,
@@ -228,23 +237,24 @@ fn unknown_ids(
                 && !last.ends_with("sku_name");
             let is_id =
                 last.ends_with("_id") || last.ends_with("_ids") || last == "scope" || parent_name;
-            if is_id && !links.iter().any(|l| l.path == path) {
+            if is_id && !links.iter().any(|l| l.path == *path) {
                 let kind = if matches!(last, "target_resource_id" | "scope" | "resource_id") {
                     EdgeKind::Scope
                 } else {
                     EdgeKind::Reference
                 };
-                out.push((from, kind, path.to_string()));
+                out.push((from, kind, path.clone()));
             }
         }
         Value::Object(members) => {
+            let len = path.len();
             for (k, v) in members {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                unknown_ids(v, &p, from, links, out, depth + 1);
+                if len > 0 {
+                    path.push('.');
+                }
+                path.push_str(k);
+                unknown_ids(v, path, from, links, out, depth + 1);
+                path.truncate(len);
             }
         }
         Value::Array(items) => {

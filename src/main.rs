@@ -449,6 +449,7 @@ fn prepare(args: &ScanArgs) -> Result<Prepared> {
             baseline,
             today: None,
             keep_bodies: false,
+            after_evaluation: Some(allocator_for_peak),
             changed: match &args.changed_since {
                 Some(reference) => {
                     let root = args
@@ -645,25 +646,53 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 // mimalloc v3's option numbers (`mi_option_e` in libmimalloc-sys 0.1.49's
 // c_src/mimalloc/v3/include/mimalloc.h; the crate exports no constants for these two).
+// mi_collect is in the same library (`mimalloc.h`); the crate's default features do not
+// declare it.
 const MI_OPTION_ARENA_EAGER_COMMIT: std::ffi::c_int = 4;
 const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
 unsafe extern "C" {
     fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+    fn mi_collect(force: bool);
+}
+
+/// How long mimalloc waits before it returns a freed page to the OS while the frontends
+/// evaluate. They allocate and drop value trees by the million, and with no delay the same
+/// pages were given back (`madvise`) and faulted in again over and over: 12 % of the CPU
+/// samples of a Bicep scan. 2 ms lets a page be reused first (Bicep −6 % wall, ARM and
+/// Terraform −2 %, same peak: bench/README.md).
+const EVALUATION_PURGE_DELAY_MS: std::ffi::c_long = 2;
+
+/// Run once the frontends are done (`ScanOptions::after_evaluation`). The checks and the
+/// report hold the scan's memory peak, so from here freed pages go back at once, as they
+/// did before the delay: a delay kept through the report raised the ARM peak by 1–2 MB.
+/// What the evaluation freed is purged first, on every thread of the pool (mimalloc
+/// collects a thread's own heap only), and before the delay is set to 0: with a delay of
+/// 0 mimalloc no longer runs the purges it scheduled.
+fn allocator_for_peak() {
+    // SAFETY: mi_collect only frees memory no object uses any more (the calling thread's
+    // empty pages, and scheduled purges); mi_option_set stores an integer.
+    unsafe {
+        rayon::broadcast(|_| mi_collect(true));
+        mi_collect(true);
+        mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+    }
 }
 
 /// By default mimalloc commits its arenas eagerly on Linux and returns freed pages to the
-/// OS only after a delay: on the quickstart corpus that held ~55 MB of resident memory that
-/// no object used (peak 162 MB; with both options off 107 MB, same CPU time within noise;
-/// measured with the equivalent `MIMALLOC_*` environment variables). The options must be
-/// set before the first allocation reserves an arena, so this runs as an ELF constructor,
-/// before the Rust runtime allocates anything (set from `main`, the peak was 138 MB).
+/// OS only after a delay (1 s): on the quickstart corpus that held ~55 MB of resident
+/// memory that no object used (peak 162 MB; with eager commit off and no delay 107 MB;
+/// measured with the equivalent `MIMALLOC_*` environment variables). A short delay during
+/// evaluation only, purged when it ends, keeps that peak ([`allocator_for_peak`]). The
+/// options must be set before the first allocation reserves an arena, so this runs as an
+/// ELF constructor, before the Rust runtime allocates anything (set from `main`, the peak
+/// was 138 MB).
 extern "C" fn tune_allocator() {
     // SAFETY: mi_option_set only stores an integer in mimalloc's option table; it does not
     // allocate and needs no initialisation.
     unsafe {
         mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0);
-        mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+        mi_option_set(MI_OPTION_PURGE_DELAY, EVALUATION_PURGE_DELAY_MS);
     }
 }
 

@@ -53,12 +53,14 @@ pub struct Discovered {
     pub size: u64,
 }
 
-/// A file that looks like infrastructure code but could not be read.
+/// A file that looks like infrastructure code but could not be read (an error), or a path
+/// that discovery did not enter and says so (a warning: a symbolic link).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Problem {
     pub rel_path: String,
     pub path: PathBuf,
     pub message: String,
+    pub warning: bool,
 }
 
 #[derive(Debug, Default)]
@@ -288,6 +290,7 @@ pub fn run(paths: &[PathBuf], root: &Path, filter: &Filter) -> Discovery {
                 rel_path: relative(root, p),
                 path: p.clone(),
                 message: format!("cannot read: {e}"),
+                warning: false,
             }),
         }
     }
@@ -319,6 +322,22 @@ pub fn run(paths: &[PathBuf], root: &Path, filter: &Filter) -> Discovery {
                     Ok(e) if e.file_type().is_some_and(|t| t.is_file()) => {
                         visit(e.path(), root, filter, false, found, &mut local);
                     }
+                    // Links are not followed: a link may lead out of what was asked to be
+                    // scanned, or in a loop. One to a folder or to a file basegate reads is
+                    // said, so that nothing is left out in silence.
+                    Ok(e) if e.path_is_symlink() => {
+                        let path = e.path();
+                        let rel_path = relative(root, path);
+                        let is_iac = e.file_name().to_str().and_then(kind_by_name).is_some();
+                        if (is_iac || path.is_dir()) && !filter.exclude.is_match(&rel_path) {
+                            found.lock().unwrap().problems.push(Problem {
+                                rel_path,
+                                path: path.to_path_buf(),
+                                message: "symbolic link not followed: not scanned".to_string(),
+                                warning: true,
+                            });
+                        }
+                    }
                     Ok(_) => {}
                     Err(err) => {
                         // Loops and permission errors: say so, keep walking.
@@ -337,6 +356,7 @@ pub fn run(paths: &[PathBuf], root: &Path, filter: &Filter) -> Discovery {
                                 rel_path: relative(root, &path),
                                 path,
                                 message: format!("cannot read: {err}"),
+                                warning: false,
                             });
                         }
                     }
@@ -371,6 +391,7 @@ fn visit(
                 rel_path: relative(root, path),
                 path: path.to_path_buf(),
                 message: "not a Bicep, ARM JSON or Terraform file: not scanned".to_string(),
+                warning: false,
             });
         }
         return;
@@ -391,6 +412,7 @@ fn visit(
             rel_path: rel_path.clone(),
             path: path.to_path_buf(),
             message,
+            warning: false,
         })
     };
     // Opened once: its size comes from the open file, not from a second lookup of the path
@@ -615,6 +637,35 @@ mod tests {
         assert!(found.files.is_empty());
         assert_eq!(found.problems.len(), 1);
         assert!(found.problems[0].message.contains("size limit"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symbolic_links_are_not_followed_and_said() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join("real")).unwrap();
+        std::fs::write(d.join("real/main.tf"), "").unwrap();
+        std::fs::write(d.join("notes.txt"), "").unwrap();
+        std::os::unix::fs::symlink(d.join("real"), d.join("linked")).unwrap();
+        std::os::unix::fs::symlink(d.join("real/main.tf"), d.join("alias.tf")).unwrap();
+        std::os::unix::fs::symlink(d.join("notes.txt"), d.join("notes-link.txt")).unwrap();
+        let found = run(&[d.to_path_buf()], d, &Filter::default());
+        let files: Vec<&str> = found.files.iter().map(|f| f.rel_path.as_str()).collect();
+        assert_eq!(files, ["real/main.tf"]);
+        let said: Vec<(&str, &str, bool)> = found
+            .problems
+            .iter()
+            .map(|p| (p.rel_path.as_str(), p.message.as_str(), p.warning))
+            .collect();
+        // Not the link to a file basegate does not read.
+        assert_eq!(
+            said,
+            [
+                ("alias.tf", "symbolic link not followed: not scanned", true),
+                ("linked", "symbolic link not followed: not scanned", true),
+            ]
+        );
     }
 
     #[test]

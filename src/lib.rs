@@ -144,7 +144,12 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         .collect();
     for p in found.problems {
         let id = sources.add(p.path, p.rel_path, String::new());
-        diagnostics.push(Diagnostic::error(Span::file_start(id), p.message));
+        diagnostics.push(if p.warning {
+            Diagnostic::warning(Span::file_start(id), p.message)
+                .with_help("scan the link's target by naming it on the command line")
+        } else {
+            Diagnostic::error(Span::file_start(id), p.message)
+        });
     }
     let explicit_params = opts.parameters.as_ref().map(|p| {
         let abs = discover::normalize(&std::path::absolute(p).unwrap_or_else(|_| p.clone()));

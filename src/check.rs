@@ -209,5 +209,30 @@ pub fn fingerprint(rule_id: &str, file: &str, address: &str, path: &str) -> Stri
         h.update([0u8]);
     }
     let digest = h.finalize();
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    // By hand: a `format!` per byte was a sixth of the check stage (one per finding).
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(32);
+    for b in &digest[..16] {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    /// The first 16 bytes of SHA-256 over the NUL-terminated parts, in lower-case hex: a
+    /// baseline file written by any earlier version must still match.
+    #[test]
+    fn fingerprint_is_stable() {
+        assert_eq!(
+            super::fingerprint(
+                "BG1001",
+                "main.tf",
+                "azurerm_storage_account.a",
+                "min_tls_version"
+            ),
+            "af564b86a366c4ef3e60d4a1f1bf3694"
+        );
+    }
 }

@@ -10,7 +10,29 @@ use std::collections::HashMap;
 
 /// `Microsoft.Sql/servers/databases` + `srv/db` → `microsoft.sql/servers/databases|srv/db`.
 pub fn arm_key(type_name: &str, name: &str) -> String {
-    format!("{}|{}", type_name, name).to_ascii_lowercase()
+    joined_key(&[type_name], &[name])
+}
+
+/// `types` joined by `/`, `|`, `names` joined by `/`, lower-cased: [`arm_key`] from parts,
+/// in one allocation (keys are made for every resource and every link).
+fn joined_key(types: &[&str], names: &[&str]) -> String {
+    let len = types.iter().chain(names).map(|s| s.len() + 1).sum();
+    let mut key = String::with_capacity(len);
+    for (i, t) in types.iter().enumerate() {
+        if i > 0 {
+            key.push('/');
+        }
+        key.push_str(t);
+    }
+    key.push('|');
+    for (i, n) in names.iter().enumerate() {
+        if i > 0 {
+            key.push('/');
+        }
+        key.push_str(n);
+    }
+    key.make_ascii_lowercase();
+    key
 }
 
 /// Reads a resource id (`/subscriptions/…/providers/Microsoft.Sql/servers/srv/databases/db`)
@@ -19,14 +41,22 @@ pub fn arm_target_key(target: &str) -> Option<String> {
     arm_target_keys(target).into_iter().next()
 }
 
+/// The byte offset of the last `/providers/`, in any case.
+fn rfind_providers(target: &str) -> Option<usize> {
+    const P: &[u8] = b"/providers/";
+    let b = target.as_bytes();
+    (0..=b.len().checked_sub(P.len())?)
+        .rev()
+        .find(|&i| b[i..i + P.len()].eq_ignore_ascii_case(P))
+}
+
 /// The keys a target may stand for, the likelier first. A resource id alternates types and
 /// names (`Microsoft.Sql/servers/srv/databases/db`); the `type/name` form the frontends
 /// write for parents and symbols puts the full type first (`Microsoft.Sql/servers/databases/
 /// srv/db`). Both have an odd number of segments, so a target without `/providers/` and
 /// with two names or more is read both ways; the linker takes the one that names a resource.
 pub fn arm_target_keys(target: &str) -> Vec<String> {
-    let lower = target.to_ascii_lowercase();
-    let (tail, is_id) = match lower.rfind("/providers/") {
+    let (tail, is_id) = match rfind_providers(target) {
         Some(i) => (&target[i + "/providers/".len()..], true),
         None => (target.trim_start_matches('/'), false),
     };
@@ -45,12 +75,12 @@ pub fn arm_target_keys(target: &str) -> Vec<String> {
     if names.iter().any(|n| n.contains('{')) {
         return Vec::new();
     }
-    let mut out = vec![arm_key(&types.join("/"), &names.join("/"))];
+    let mut out = vec![joined_key(&types, &names)];
     let levels = segs.len() / 2;
     if !is_id && levels > 1 {
         let (types, names) = segs.split_at(levels + 1);
         if !names.iter().any(|n| n.contains('{')) {
-            out.push(arm_key(&types.join("/"), &names.join("/")));
+            out.push(joined_key(types, names));
         }
     }
     out
@@ -103,7 +133,7 @@ pub fn run(resources: Vec<Resource>) -> Model {
         .enumerate()
         .map(|(i, r)| {
             let from = ResourceId(i as u32);
-            let mut edges = Vec::new();
+            let mut edges = Vec::with_capacity(r.links.len());
             let mut unresolved = Vec::new();
             for l in &r.links {
                 let keys = if l.target.is_empty() {
@@ -281,6 +311,13 @@ mod tests {
             Some("microsoft.storage/storageaccounts|acct".into())
         );
         assert_eq!(arm_target_key("justaname"), None);
+        assert_eq!(arm_target_key(""), None);
+        assert_eq!(arm_target_key("/providers/"), None);
+        // `/providers/` in any case; the last one counts (extension resources).
+        assert_eq!(
+            arm_target_key("/subscriptions/s/PROVIDERS/Microsoft.Sql/servers/srv/Providers/Microsoft.Insights/diagnosticSettings/d"),
+            Some("microsoft.insights/diagnosticsettings|d".into())
+        );
         // The `type/name` form of a grandchild reads both ways; an id only one way.
         assert_eq!(
             arm_target_keys("Microsoft.Storage/storageAccounts/blobServices/acct/default"),

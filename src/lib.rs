@@ -360,7 +360,7 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
     // one shape per setting, then the graph
     let mut model = link::run(resources);
     if let Some(p) = &projection {
-        // In parallel: dropping the cut-off parts of full Terraform bodies is most of it.
+        // In parallel: this drops the cut-off parts of every full Terraform body.
         model
             .resources
             .par_iter_mut()

@@ -239,7 +239,8 @@ fn merge_into(target: &mut crate::model::Node, patch: crate::model::Node) {
 }
 
 /// `path` is the dotted path of `node`, one buffer for the whole walk (it visits every
-/// value of every Terraform body: a string per member was most of the link stage).
+/// value of every Terraform body: a string per member was a third of the link stage's
+/// samples on the Terraform set).
 fn unknown_ids(
     node: &crate::model::Node,
     path: &mut String,

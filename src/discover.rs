@@ -328,8 +328,7 @@ pub fn run(paths: &[PathBuf], root: &Path, filter: &Filter) -> Discovery {
                     Ok(e) if e.path_is_symlink() => {
                         let path = e.path();
                         let rel_path = relative(root, path);
-                        let is_iac = e.file_name().to_str().and_then(kind_by_name).is_some();
-                        if (is_iac || path.is_dir()) && !filter.exclude.is_match(&rel_path) {
+                        if would_read(path) && !filter.exclude.is_match(&rel_path) {
                             found.lock().unwrap().problems.push(Problem {
                                 rel_path,
                                 path: path.to_path_buf(),
@@ -345,13 +344,7 @@ pub fn run(paths: &[PathBuf], root: &Path, filter: &Filter) -> Discovery {
                             ignore::Error::WithPath { path, .. } => path.clone(),
                             _ => PathBuf::new(),
                         };
-                        let is_iac = path
-                            .file_name()
-                            .and_then(|n| n.to_str())
-                            .and_then(kind_by_name)
-                            .is_some()
-                            || path.as_os_str().is_empty();
-                        if is_iac || path.is_dir() {
+                        if path.as_os_str().is_empty() || would_read(&path) {
                             found.lock().unwrap().problems.push(Problem {
                                 rel_path: relative(root, &path),
                                 path,
@@ -372,6 +365,17 @@ pub fn run(paths: &[PathBuf], root: &Path, filter: &Filter) -> Discovery {
     d.problems.sort();
     d.problems.dedup();
     d
+}
+
+/// A folder, or a file named as infrastructure code: what the walk would have read, so what
+/// it must say it could not (an error) or did not (a link).
+fn would_read(path: &Path) -> bool {
+    let named = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(kind_by_name)
+        .is_some();
+    named || path.is_dir()
 }
 
 fn visit(

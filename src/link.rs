@@ -169,14 +169,7 @@ pub fn run(resources: Vec<Resource>) -> Model {
             // references, so record these here, as the ARM frontend does for its `*Id`
             // properties.
             if r.dialect == Dialect::Terraform {
-                unknown_ids(
-                    &r.body,
-                    &mut String::new(),
-                    from,
-                    &r.links,
-                    &mut unresolved,
-                    0,
-                );
+                unknown_ids(&r.body, from, &r.links, &mut unresolved);
             }
             (edges, unresolved)
         })
@@ -238,63 +231,39 @@ fn merge_into(target: &mut crate::model::Node, patch: crate::model::Node) {
     }
 }
 
-/// `path` is the dotted path of `node`, one buffer for the whole walk (it visits every
-/// value of every Terraform body: a string per member was a third of the link stage's
-/// samples on the Terraform set).
 fn unknown_ids(
-    node: &crate::model::Node,
-    path: &mut String,
+    body: &crate::model::Node,
     from: ResourceId,
     links: &[crate::model::Link],
     out: &mut Vec<(ResourceId, crate::model::EdgeKind, String)>,
-    depth: usize,
 ) {
     use crate::model::{EdgeKind, Value};
-    if depth > 12 {
-        return;
-    }
-    match &node.value {
-        Value::Unknown(_) => {
-            let last = path.rsplit('.').next().unwrap_or(path);
-            // A child names its parent by id (`server_id`) or, in older resources, by name
-            // at the top level (`server_name`, `storage_account_name`): unknown, it may be
-            // any parent. Names that are not parents (SKU, resource group) are left out.
-            let parent_name = !path.contains('.')
-                && last.ends_with("_name")
-                && !matches!(
-                    last,
-                    "resource_group_name" | "display_name" | "computer_name"
-                )
-                && !last.ends_with("sku_name");
-            let is_id =
-                last.ends_with("_id") || last.ends_with("_ids") || last == "scope" || parent_name;
-            if is_id && !links.iter().any(|l| l.path == *path) {
-                let kind = if matches!(last, "target_resource_id" | "scope" | "resource_id") {
-                    EdgeKind::Scope
-                } else {
-                    EdgeKind::Reference
-                };
-                out.push((from, kind, path.clone()));
-            }
+    body.walk_leaves(&mut String::new(), 12, &mut |path, leaf| {
+        if !matches!(leaf.value, Value::Unknown(_)) {
+            return;
         }
-        Value::Object(members) => {
-            let len = path.len();
-            for (k, v) in members {
-                if len > 0 {
-                    path.push('.');
-                }
-                path.push_str(k);
-                unknown_ids(v, path, from, links, out, depth + 1);
-                path.truncate(len);
-            }
+        let last = path.rsplit('.').next().unwrap_or(path);
+        // A child names its parent by id (`server_id`) or, in older resources, by name at
+        // the top level (`server_name`, `storage_account_name`): unknown, it may be any
+        // parent. Names that are not parents (SKU, resource group) are left out.
+        let parent_name = !path.contains('.')
+            && last.ends_with("_name")
+            && !matches!(
+                last,
+                "resource_group_name" | "display_name" | "computer_name"
+            )
+            && !last.ends_with("sku_name");
+        let is_id =
+            last.ends_with("_id") || last.ends_with("_ids") || last == "scope" || parent_name;
+        if is_id && !links.iter().any(|l| l.path == path) {
+            let kind = if matches!(last, "target_resource_id" | "scope" | "resource_id") {
+                EdgeKind::Scope
+            } else {
+                EdgeKind::Reference
+            };
+            out.push((from, kind, path.to_string()));
         }
-        Value::Array(items) => {
-            for i in items {
-                unknown_ids(i, path, from, links, out, depth + 1);
-            }
-        }
-        _ => {}
-    }
+    });
 }
 
 #[cfg(test)]

@@ -97,6 +97,51 @@ impl Node {
         }
     }
 
+    /// Calls `f` with each value of this tree that is not an array or an object, and its
+    /// path: member names joined by `.` onto `path` (no dot when `path` is empty; array
+    /// items keep their array's path). Nodes deeper than `max_depth` below this one are
+    /// not visited. One path buffer serves the whole walk: the link walks visit every value
+    /// of every resource, and a string per member was a tenth to a third of their time.
+    pub fn walk_leaves<F: FnMut(&str, &Node)>(
+        &self,
+        path: &mut String,
+        max_depth: usize,
+        f: &mut F,
+    ) {
+        self.walk_leaves_at(path, 0, max_depth, f);
+    }
+
+    fn walk_leaves_at<F: FnMut(&str, &Node)>(
+        &self,
+        path: &mut String,
+        depth: usize,
+        max_depth: usize,
+        f: &mut F,
+    ) {
+        if depth > max_depth {
+            return;
+        }
+        match &self.value {
+            Value::Array(items) => {
+                for i in items {
+                    i.walk_leaves_at(path, depth + 1, max_depth, f);
+                }
+            }
+            Value::Object(members) => {
+                let len = path.len();
+                for (k, v) in members {
+                    if len > 0 {
+                        path.push('.');
+                    }
+                    path.push_str(k);
+                    v.walk_leaves_at(path, depth + 1, max_depth, f);
+                    path.truncate(len);
+                }
+            }
+            _ => f(path, self),
+        }
+    }
+
     /// Give every node of this tree the same span: used when a value is computed by an
     /// expression, so findings inside it point at the expression that produced it.
     pub fn respan(&mut self, span: Span) {
@@ -408,5 +453,43 @@ impl Diagnostic {
 
     pub fn file(&self) -> FileId {
         self.span.file
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walk_leaves_gives_dotted_paths_to_a_depth() {
+        let n = |v| Node::new(v, Span::default());
+        let tree = n(Value::Object(vec![
+            ("a".into(), n(Value::Int(1))),
+            (
+                "b".into(),
+                n(Value::Array(vec![
+                    n(Value::Object(vec![("c".into(), n(Value::Null))])),
+                    n(Value::Bool(true)),
+                ])),
+            ),
+        ]));
+        let mut seen = Vec::new();
+        tree.walk_leaves(&mut String::new(), 16, &mut |p, leaf| {
+            seen.push((p.to_string(), leaf.value.clone()))
+        });
+        assert_eq!(
+            seen,
+            [
+                ("a".to_string(), Value::Int(1)),
+                ("b.c".to_string(), Value::Null),
+                ("b".to_string(), Value::Bool(true)),
+            ]
+        );
+        // Onto a starting path, and no deeper than asked: `b.c` is three levels down.
+        let mut seen = Vec::new();
+        tree.walk_leaves(&mut "properties".to_string(), 2, &mut |p, _| {
+            seen.push(p.to_string())
+        });
+        assert_eq!(seen, ["properties.a", "properties.b"]);
     }
 }

@@ -815,7 +815,7 @@ impl<'d> Evaluator<'d> {
             }
         }
         if let Some(props) = body.get("properties") {
-            collect_id_links(props, "properties", &mut links, 0);
+            collect_id_links(props, "properties", &mut links);
         }
         let mut address = format!(
             "{prefix}{}",
@@ -1058,47 +1058,27 @@ fn split_ci<'a>(s: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
 
 /// Resource ids written in properties (`privateLinkServiceId`, `workspaceId`, …) become
 /// reference links, so rules can ask "is this vault behind a private endpoint".
-pub(crate) fn collect_id_links(node: &Node, path: &str, links: &mut Vec<Link>, depth: usize) {
-    // One path buffer for the whole walk: a path string per object member was a tenth of
-    // the walk, which visits every value of every resource.
-    id_links(node, &mut path.to_string(), links, depth);
-}
-
-fn id_links(node: &Node, path: &mut String, links: &mut Vec<Link>, depth: usize) {
-    if depth > 16 {
-        return;
-    }
-    match &node.value {
-        Value::String(s) if s.contains("/providers/") || s.starts_with("/subscriptions/") => {
-            links.push(Link {
+pub(crate) fn collect_id_links(node: &Node, path: &str, links: &mut Vec<Link>) {
+    node.walk_leaves(&mut path.to_string(), 16, &mut |path, leaf| {
+        match &leaf.value {
+            Value::String(s) if s.contains("/providers/") || s.starts_with("/subscriptions/") => {
+                links.push(Link {
+                    kind: EdgeKind::Reference,
+                    path: path.to_string(),
+                    target: s.clone(),
+                });
+            }
+            // An id not known before deployment may point at anything: keep it as a link
+            // with an unknown target, so a rule asking "is anything linked here" says
+            // unknown.
+            Value::Unknown(_) if looks_like_id_property(path) => links.push(Link {
                 kind: EdgeKind::Reference,
-                path: path.clone(),
-                target: s.clone(),
-            });
+                path: path.to_string(),
+                target: String::new(),
+            }),
+            _ => {}
         }
-        // An id not known before deployment may point at anything: keep it as a link with
-        // an unknown target, so a rule asking "is anything linked here" says unknown.
-        Value::Unknown(_) if looks_like_id_property(path) => links.push(Link {
-            kind: EdgeKind::Reference,
-            path: path.clone(),
-            target: String::new(),
-        }),
-        Value::Array(items) => {
-            for i in items {
-                id_links(i, path, links, depth + 1);
-            }
-        }
-        Value::Object(members) => {
-            let len = path.len();
-            for (k, v) in members {
-                path.push('.');
-                path.push_str(k);
-                id_links(v, path, links, depth + 1);
-                path.truncate(len);
-            }
-        }
-        _ => {}
-    }
+    });
 }
 
 fn looks_like_id_property(path: &str) -> bool {

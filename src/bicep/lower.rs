@@ -1066,7 +1066,7 @@ impl Instance<'_, '_> {
             }
             let body = Node::new(Value::Object(members), self.span(obj.range));
             if let Some(props) = body.get("properties") {
-                crate::arm::template::collect_id_links(props, "properties", &mut links, 0);
+                crate::arm::template::collect_id_links(props, "properties", &mut links);
             }
             out.push(Resource {
                 dialect: Dialect::Arm,

@@ -8,9 +8,9 @@ use crate::model::{Dialect, Model, ResourceId};
 use crate::rules::assert::{Ctx, Failure};
 use crate::rules::{Rule, Severity, Verdict};
 use crate::source::Span;
+use foldhash::{HashMap, HashMapExt};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Finding {
@@ -178,7 +178,7 @@ pub fn run(
 /// One finding per place: a rule whose assertions fail at the same span (several missing
 /// properties all reported on the resource header) says it once, on the first.
 fn dedup(mut failures: Vec<Failure>) -> Vec<Failure> {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = foldhash::HashSet::default();
     failures.retain(|f| seen.insert(f.span));
     failures
 }

@@ -333,7 +333,7 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
     }
 
     let mut stats = Stats::default();
-    let mut errors: std::collections::HashMap<FileId, usize> = Default::default();
+    let mut errors: foldhash::HashMap<FileId, usize> = Default::default();
     for d in &diagnostics {
         if d.severity == model::DiagSeverity::Error {
             *errors.entry(d.file()).or_default() += 1;
@@ -368,7 +368,7 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
             .for_each(|r| p.apply(r));
     }
     {
-        let mut folders: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+        let mut folders: foldhash::HashMap<String, u32> = foldhash::HashMap::default();
         for f in sources.files() {
             let dir = f
                 .rel_path

@@ -6,7 +6,7 @@
 //! [`Model::unresolved`] so connected-resource rules can answer "unknown" instead of "missing".
 
 use crate::model::{Dialect, Edge, Model, Resource, ResourceId};
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 /// `Microsoft.Sql/servers/databases` + `srv/db` → `microsoft.sql/servers/databases|srv/db`.
 pub fn arm_key(type_name: &str, name: &str) -> String {

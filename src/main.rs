@@ -572,7 +572,7 @@ fn pre_commit(
     let fail_on = fail_on.map(Severity::from).unwrap_or(cfg_fail_on);
     let mut result = basegate::scan(&opts);
     // Only what is staged: other files of the folder were read for context.
-    let staged: std::collections::HashSet<PathBuf> = files
+    let staged: foldhash::HashSet<PathBuf> = files
         .iter()
         .filter_map(|f| std::path::absolute(f).ok())
         .map(|p| basegate::discover::normalize(&p))

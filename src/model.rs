@@ -339,7 +339,7 @@ pub struct Model {
     /// `unresolved` by the folder of the referring resource, built on first use (after
     /// `folders` is set): connected-resource checks ask for their own folder's, and scanning
     /// the whole list for every resource was quadratic (10% of the ARM corpus scan).
-    unresolved_by_folder: std::sync::OnceLock<std::collections::HashMap<u32, Vec<usize>>>,
+    unresolved_by_folder: std::sync::OnceLock<foldhash::HashMap<u32, Vec<usize>>>,
 }
 
 impl Model {
@@ -372,7 +372,7 @@ impl Model {
     ) -> impl Iterator<Item = &(ResourceId, EdgeKind, String)> {
         let folder_of = |f: FileId| self.folders.get(f.0 as usize).copied();
         let index = self.unresolved_by_folder.get_or_init(|| {
-            let mut m: std::collections::HashMap<u32, Vec<usize>> = Default::default();
+            let mut m: foldhash::HashMap<u32, Vec<usize>> = Default::default();
             for (i, (from, _, _)) in self.unresolved.iter().enumerate() {
                 // A file without a folder (folders not set) shares every folder: u32::MAX.
                 let f = folder_of(self.get(*from).file).unwrap_or(u32::MAX);

@@ -11,7 +11,7 @@
 
 use crate::model::{Dialect, Node, Resource, Value};
 use crate::source::FileId;
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 struct Fold {
     child_type: &'static str,

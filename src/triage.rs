@@ -12,8 +12,9 @@ use crate::config::{date_of, Date, Exception};
 use crate::model::{Diagnostic, Model, Value};
 use crate::rules::Rule;
 use crate::source::{FileId, SourceMap, Span};
+use foldhash::HashSet;
 use globset::GlobMatcher;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -11,7 +11,8 @@
 
 use basegate::model::Resource;
 use basegate::source::{FileId, SourceMap};
-use std::collections::{BTreeMap, HashMap};
+use foldhash::{HashMap, HashMapExt};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 fn shared() -> Option<PathBuf> {

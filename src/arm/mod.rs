@@ -7,7 +7,7 @@ pub mod template;
 use crate::discover::FileKind;
 use crate::model::{Diagnostic, Node};
 use crate::source::{FileId, SourceFile, SourceMap};
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The ARM results of a scan.

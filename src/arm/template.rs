@@ -12,7 +12,7 @@ use super::expr;
 use crate::eval::interp::{self, EvalError, Scope};
 use crate::model::{Diagnostic, Dialect, EdgeKind, Language, Link, Node, Resource, Value};
 use crate::source::{FileId, Span};
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 /// Loops larger than this are cut, with a diagnostic: a template that declares ten million
 /// copies is an attack on the scanner, not infrastructure. ARM itself caps `copy` at 800.

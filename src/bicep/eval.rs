@@ -12,7 +12,7 @@ use super::syntax::*;
 use crate::eval::functions::{self, values_equal};
 use crate::model::{Diagnostic, Node, Unknown, Value};
 use crate::source::{FileId, Span};
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;

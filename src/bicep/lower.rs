@@ -14,8 +14,8 @@ use crate::arm::template::mark_conditional;
 use crate::eval::functions;
 use crate::model::{Dialect, EdgeKind, Language, Link, Node, Resource, Value};
 use crate::source::Span;
+use foldhash::{HashMap, HashMapExt};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 /// Module calls nested deeper than this are not followed.

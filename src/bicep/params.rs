@@ -8,7 +8,7 @@ use super::eval::{Instance, Session, Sym};
 use super::modules::{using_target, Unit};
 use super::syntax::StatementKind;
 use crate::model::{Diagnostic, Node};
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 /// `extends` chains longer than this are not followed.

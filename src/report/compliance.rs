@@ -6,8 +6,9 @@
 use crate::check::Outcome;
 use crate::rules::Undeclared;
 use crate::ScanResult;
+use foldhash::{HashMap, HashMapExt};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 const CIS_TSV: &str = include_str!("../../controls/cis-azure-v3.0.0.tsv");
 const MCSB_TSV: &str = include_str!("../../controls/mcsb-v1.tsv");

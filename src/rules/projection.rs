@@ -18,7 +18,7 @@
 use super::assert::{glob_match, Assertion};
 use super::Rule;
 use crate::model::{Dialect, Node, Resource, Value};
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 #[derive(Default, Debug)]
 struct Trie {

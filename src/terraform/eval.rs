@@ -12,8 +12,8 @@ use super::modules::{Inst, ModuleDef};
 use super::parse::{BinOp, Expr, ExprKind, ForExpr, Op, Part};
 use crate::model::{Diagnostic, Node, Unknown, Value};
 use crate::source::Span;
+use foldhash::{HashMap, HashMapExt};
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 
 pub type R = Result<Node, String>;
@@ -38,7 +38,7 @@ pub struct Eval<'a> {
     pub(super) defs: &'a [ModuleDef],
     pub(super) insts: RefCell<Vec<Rc<Inst>>>,
     pub(super) diags: RefCell<Vec<Diagnostic>>,
-    diag_seen: RefCell<std::collections::HashSet<(Span, String)>>,
+    diag_seen: RefCell<foldhash::HashSet<(Span, String)>>,
     fuel: Cell<u64>,
     depth: Cell<u32>,
     fuel_reported: Cell<bool>,
@@ -47,7 +47,7 @@ pub struct Eval<'a> {
     /// Configured attributes of other resources, by instance and attribute, once evaluated.
     pub(super) attr_cache: RefCell<HashMap<String, Rc<Node>>>,
     /// Attributes being evaluated through a reference: re-entry is a cycle.
-    pub(super) attr_busy: RefCell<std::collections::HashSet<String>>,
+    pub(super) attr_busy: RefCell<foldhash::HashSet<String>>,
     /// Nesting of `for_each` expansions that name other resources.
     pub(super) expand_depth: Cell<u32>,
     /// Blocks whose count/for_each is being evaluated (instance, header): cycle guard.
@@ -239,13 +239,13 @@ impl<'a> Eval<'a> {
             defs,
             insts: RefCell::new(Vec::new()),
             diags: RefCell::new(Vec::new()),
-            diag_seen: RefCell::new(std::collections::HashSet::new()),
+            diag_seen: RefCell::new(foldhash::HashSet::default()),
             fuel: Cell::new(FUEL),
             depth: Cell::new(0),
             fuel_reported: Cell::new(false),
             refs: RefCell::new(Vec::new()),
             attr_cache: RefCell::new(HashMap::new()),
-            attr_busy: RefCell::new(std::collections::HashSet::new()),
+            attr_busy: RefCell::new(foldhash::HashSet::default()),
             expand_depth: Cell::new(0),
             expanding: RefCell::new(Vec::new()),
             resource_cap: Cell::new(super::expand::MAX_RESOURCES),

@@ -333,7 +333,7 @@ impl Eval<'_> {
             }
             let own = format!("{}{ty}.{rname}", inst.target);
             links.retain(|l| l.target != own);
-            let mut seen = std::collections::HashSet::new();
+            let mut seen = foldhash::HashSet::default();
             links.retain(|l| seen.insert((l.kind, l.path.clone(), l.target.clone())));
             // `count`/`for_each` not known before apply (here or on an enclosing module
             // call) may mean no instance at all.

@@ -998,8 +998,8 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
 }
 
 thread_local! {
-    static REGEXES: std::cell::RefCell<std::collections::HashMap<String, regex::Regex>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+    static REGEXES: std::cell::RefCell<foldhash::HashMap<String, regex::Regex>> =
+        std::cell::RefCell::new(foldhash::HashMap::default());
 }
 
 /// Compiles a pattern once per thread: modules repeat the same few patterns per instance.

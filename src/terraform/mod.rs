@@ -24,7 +24,7 @@ mod version;
 use crate::model::{Diagnostic, Node, Resource, Value};
 use crate::source::{FileId, Span};
 use eval::{Eval, Scope};
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::path::{Path, PathBuf};
 
 pub struct Input<'a> {

@@ -7,8 +7,9 @@ use super::parse::{Attr, Block, Body, Expr, ExprKind, Op};
 use super::types;
 use crate::model::{Diagnostic, Node, Value};
 use crate::source::{FileId, Span};
+use foldhash::{HashMap, HashMapExt};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 

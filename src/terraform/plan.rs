@@ -9,7 +9,7 @@
 use super::json::{self, JNode, J};
 use crate::model::{Diagnostic, Dialect, EdgeKind, Language, Link, Node, Resource, Value};
 use crate::source::{FileId, Span};
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 fn get<'a>(j: &'a JNode, key: &str) -> Option<&'a JNode> {
     match &j.v {

@@ -64,7 +64,7 @@ struct Skimmed {
 }
 
 fn key(p: &Path) -> PathBuf {
-    discover::normalize(&std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
+    discover::absolute(p)
 }
 
 pub(super) fn syntax_diagnostics(id: FileId, parsed: &Parsed) -> Vec<Diagnostic> {

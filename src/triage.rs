@@ -294,8 +294,8 @@ fn directives(file: &crate::source::SourceFile) -> Vec<Directive> {
     while let Some(i) = text[from..].find(MARKER) {
         let at = from + i;
         from = at + MARKER.len();
-        let line = file.lines.line_of(at as u32);
-        let line_start = file.lines.line_start(line) as usize;
+        let line = file.lines().line_of(at as u32);
+        let line_start = file.lines().line_start(line) as usize;
         let before = &text[line_start..at];
         let trimmed = before.trim_start();
         // Only in a comment: `//`, `#`, `/*` must come before the marker on its line.
@@ -379,8 +379,8 @@ fn collect_inline(
                 continue;
             }
             let res = model.get(f.resource);
-            let line = file.lines.line_of(f.span.start);
-            let header_line = (res.file == fid).then(|| file.lines.line_of(res.header.start));
+            let line = file.lines().line_of(f.span.start);
+            let header_line = (res.file == fid).then(|| file.lines().line_of(res.header.start));
             for (di, d) in dirs.iter().enumerate() {
                 if d.reason.is_empty()
                     || !d.rules.iter().any(|r| r.eq_ignore_ascii_case(&f.rule_id))

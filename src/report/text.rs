@@ -127,7 +127,7 @@ fn snippet(
     if text.is_empty() {
         return Ok(());
     }
-    let line_text = file.lines.line_text(&text, r.line as usize - 1);
+    let line_text = file.lines().line_text(&text, r.line as usize - 1);
     // Tabs would misalign the caret: show them as one space each.
     let shown: String = line_text
         .chars()

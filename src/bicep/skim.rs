@@ -50,6 +50,17 @@ impl Refs {
 
 /// The references of `text`, from its tokens; None when only a parse can tell.
 pub(crate) fn skim(text: &str) -> Option<Refs> {
+    // A reference starts with one of these keywords: a file without any of them refers to
+    // nothing, whatever its tokens. That is 785 of the 1,724 files of the Bicep set, and
+    // searching bytes is far cheaper than lexing them (the lexing here was a tenth of a
+    // Bicep scan's CPU).
+    let b = text.as_bytes();
+    if !["module", "using", "extends", "import"]
+        .iter()
+        .any(|k| memchr::memmem::find(b, k.as_bytes()).is_some())
+    {
+        return Some(Refs::default());
+    }
     let lexed = lex(text);
     if !lexed.errors.is_empty() {
         return None;
@@ -284,6 +295,11 @@ var m = {
         assert_eq!(parsed.refs, ["./main.bicep", "./base.bicepparam"]);
         let (skimmed, parsed) = both("using none\n");
         assert_eq!(skimmed, Some(parsed));
+        // No reference keyword anywhere: nothing to read, even past a lexical error (the
+        // parse the evaluation makes reports it).
+        let (skimmed, parsed) = both("param p string\nvar x = 'unterminated\n");
+        assert_eq!(skimmed, Some(Refs::default()));
+        assert_eq!(parsed, Refs::default());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! caps nesting so hostile input cannot exhaust the stack, and keeps comment ranges for
 //! inline suppressions.
 
+use crate::model::Str;
 use crate::model::{Node, Value};
 use crate::source::{FileId, Span};
 
@@ -115,7 +116,7 @@ impl<'a> Parser<'a> {
             Some(b'[') => self.nested(|p| p.array()),
             Some(b'"') => {
                 let s = self.string()?;
-                Ok(Node::new(Value::String(s), self.span(start)))
+                Ok(Node::new(Value::String(Str::from(s)), self.span(start)))
             }
             Some(b't') => self.keyword("true", Value::Bool(true)),
             Some(b'f') => self.keyword("false", Value::Bool(false)),
@@ -349,7 +350,7 @@ impl<'a> Parser<'a> {
     fn object(&mut self) -> Result<Node, JsonError> {
         let start = self.pos;
         self.pos += 1;
-        let mut members: Vec<(String, Node)> = Vec::new();
+        let mut members: Vec<(Str, Node)> = Vec::new();
         loop {
             self.skip_ws()?;
             match self.src.get(self.pos) {
@@ -377,7 +378,7 @@ impl<'a> Parser<'a> {
             if let Some(slot) = members.iter_mut().find(|(k, _)| *k == key) {
                 slot.1 = value;
             } else {
-                members.push((key, value));
+                members.push((Str::from(key), value));
             }
             self.skip_ws()?;
             match self.src.get(self.pos) {

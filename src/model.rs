@@ -9,6 +9,11 @@
 use crate::source::{FileId, Span};
 use std::fmt;
 
+/// The strings of a value tree: a string value or an object key. Most are short (`name`,
+/// `properties`, `Enabled`, `TLS1_2`) and copied often (every module instance, every use of
+/// a variable); up to 24 bytes are held inline, without an allocation.
+pub type Str = compact_str::CompactString;
+
 /// A value with the span where it was written (for module inputs: where the caller wrote it).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
@@ -22,10 +27,10 @@ pub enum Value {
     Bool(bool),
     Int(i64),
     Float(f64),
-    String(String),
+    String(Str),
     Array(Vec<Node>),
     /// Keys keep their written order. Lookups are case-insensitive in the ARM dialect.
-    Object(Vec<(String, Node)>),
+    Object(Vec<(Str, Node)>),
     /// Present, but not decidable statically. The reason says why, for `--explain`-style output.
     Unknown(Unknown),
 }
@@ -90,7 +95,7 @@ impl Node {
         }
     }
 
-    pub fn as_object(&self) -> Option<&[(String, Node)]> {
+    pub fn as_object(&self) -> Option<&[(Str, Node)]> {
         match &self.value {
             Value::Object(o) => Some(o),
             _ => None,
@@ -162,7 +167,7 @@ impl Node {
             {
                 slot.1 = node;
             } else {
-                members.push((key.to_string(), node));
+                members.push((Str::from(key), node));
             }
         }
     }

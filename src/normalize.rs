@@ -9,6 +9,7 @@
 //! stay in the model too; folded values keep the child's spans, so a finding points at the
 //! line the author wrote.
 
+use crate::model::Str;
 use crate::model::{Dialect, Node, Resource, Value};
 use crate::source::FileId;
 use foldhash::{HashMap, HashMapExt};
@@ -103,10 +104,10 @@ pub fn run(resources: &mut [Resource]) {
             How::AppendTo(_) => Node::new(
                 Value::Object(vec![
                     (
-                        "name".to_string(),
-                        Node::new(Value::String(last.to_string()), r.header),
+                        Str::from("name"),
+                        Node::new(Value::String(Str::from(last)), r.header),
                     ),
-                    ("properties".to_string(), props),
+                    (Str::from("properties"), props),
                 ]),
                 r.body.span,
             ),

@@ -37,7 +37,7 @@ pub fn read(root: &Node, diags: &mut Vec<Diagnostic>) -> ParamValues {
             ));
             continue;
         };
-        out.values.insert(name.to_ascii_lowercase(), value);
+        out.values.insert(name.as_str().to_ascii_lowercase(), value);
     }
     out
 }
@@ -55,7 +55,10 @@ pub fn check_declared(
         return;
     };
     for (name, entry) in members {
-        if !given.values.contains_key(&name.to_ascii_lowercase()) {
+        if !given
+            .values
+            .contains_key(&name.as_str().to_ascii_lowercase())
+        {
             continue;
         }
         if declared.and_then(|d| d.get(name)).is_none() {

@@ -10,6 +10,7 @@
 
 use super::expr;
 use crate::eval::interp::{self, EvalError, Scope};
+use crate::model::Str;
 use crate::model::{Diagnostic, Dialect, EdgeKind, Language, Link, Node, Resource, Value};
 use crate::source::{FileId, Span};
 use foldhash::{HashMap, HashMapExt};
@@ -86,7 +87,7 @@ impl<'d> Evaluator<'d> {
         let mut params = HashMap::new();
         if let Some(Value::Object(decls)) = template.get("parameters").map(|p| &p.value) {
             for (name, decl) in decls {
-                let key = name.to_ascii_lowercase();
+                let key = name.as_str().to_ascii_lowercase();
                 let slot = if let Some(v) = given.values.get(&key) {
                     Slot::Done(v.clone())
                 } else if let Some(d) = decl.get("defaultValue") {
@@ -120,7 +121,7 @@ impl<'d> Evaluator<'d> {
                     }
                     continue;
                 }
-                vars.insert(name.to_ascii_lowercase(), Slot::Raw(value.clone()));
+                vars.insert(name.as_str().to_ascii_lowercase(), Slot::Raw(value.clone()));
             }
         }
         let mut funcs = HashMap::new();
@@ -187,7 +188,7 @@ impl<'d> Evaluator<'d> {
                     self.expression(s, node.span)
                 } else if s.starts_with("[[") {
                     Node::new(
-                        Value::String(expr::unescape_literal(s).into_owned()),
+                        Value::String(Str::from(expr::unescape_literal(s))),
                         node.span,
                     )
                 } else {
@@ -199,7 +200,7 @@ impl<'d> Evaluator<'d> {
                 node.span,
             ),
             Value::Object(members) => {
-                let mut out: Vec<(String, Node)> = Vec::with_capacity(members.len());
+                let mut out: Vec<(Str, Node)> = Vec::with_capacity(members.len());
                 for (k, v) in members {
                     if k.eq_ignore_ascii_case("copy") {
                         if let Some(expanded) = self.property_copy(v) {
@@ -217,7 +218,7 @@ impl<'d> Evaluator<'d> {
 
     /// `"copy": [{ "name": "dataDisks", "count": 2, "input": {…} }]` inside properties.
     /// Returns None when the member is not a property-copy array (then it is kept as is).
-    fn property_copy(&mut self, v: &Node) -> Option<Vec<(String, Node)>> {
+    fn property_copy(&mut self, v: &Node) -> Option<Vec<(Str, Node)>> {
         let loops = v.as_array()?;
         if loops.is_empty() || !loops.iter().all(|l| l.get("input").is_some()) {
             return None;
@@ -234,7 +235,7 @@ impl<'d> Evaluator<'d> {
                 .cloned()
                 .unwrap_or_else(|| Node::new(Value::Null, l.span));
             let items = self.iterate(&name, l.get("count"), l.span, |ev| ev.value(&input));
-            out.push((name, items));
+            out.push((Str::from(name), items));
         }
         Some(out)
     }
@@ -745,7 +746,7 @@ impl<'d> Evaluator<'d> {
                         .push((k.clone(), name_node.clone().unwrap_or_else(|| v.clone()))),
                     "type" => body_members.push((
                         k.clone(),
-                        Node::new(Value::String(type_name.clone()), v.span),
+                        Node::new(Value::String(Str::from(type_name.clone())), v.span),
                     )),
                     _ => body_members.push((k.clone(), self.value(v))),
                 }
@@ -912,7 +913,7 @@ impl<'d> Evaluator<'d> {
                             v.span,
                         ),
                     };
-                    given.values.insert(k.to_ascii_lowercase(), value);
+                    given.values.insert(k.as_str().to_ascii_lowercase(), value);
                 }
             }
             let file = self.file;
@@ -1065,7 +1066,7 @@ pub(crate) fn collect_id_links(node: &Node, path: &str, links: &mut Vec<Link>) {
                 links.push(Link {
                     kind: EdgeKind::Reference,
                     path: path.to_string(),
-                    target: s.clone(),
+                    target: s.to_string(),
                 });
             }
             // An id not known before deployment may point at anything: keep it as a link

@@ -10,6 +10,7 @@
 use super::modules::{Loader, Unit};
 use super::syntax::*;
 use crate::eval::functions::{self, values_equal};
+use crate::model::Str;
 use crate::model::{Diagnostic, Node, Unknown, Value};
 use crate::source::{FileId, Span};
 use foldhash::{HashMap, HashMapExt};
@@ -79,6 +80,74 @@ pub(super) enum Sym {
     Namespace(Arc<Unit>),
 }
 
+/// What a file's statements declare: the same for every instance of the file (each module
+/// call, each parameter file), so built once per file ([`Unit::table`]) and shared. Building
+/// it per instance was a fifth of the symbol-table hashing of a Bicep scan.
+pub(crate) struct Table {
+    /// Top-level names.
+    syms: HashMap<String, Sym>,
+    /// `targetScope` of the file, lower-case.
+    pub target_scope: String,
+    /// Nested resources by symbol: in scope inside their parent's body (the first one
+    /// wins when two parents nest the same name).
+    pub nested: HashMap<String, ResPath>,
+}
+
+impl Table {
+    pub(super) fn of(unit: &Unit) -> Table {
+        let mut syms = HashMap::new();
+        let mut target_scope = "resourcegroup".to_string();
+        let statements = &unit.parsed.program.statements;
+        for (i, s) in statements.iter().enumerate() {
+            let (name, sym) = match &s.kind {
+                StatementKind::Param(d) => (&d.name, Sym::Param(i)),
+                StatementKind::Var(d) => (&d.name, Sym::Var(i)),
+                StatementKind::Resource(d) => (&d.name, Sym::Resource(i)),
+                StatementKind::Module(d) => (&d.name, Sym::Module(i)),
+                StatementKind::Func(d) => (&d.name, Sym::Func(i)),
+                StatementKind::TargetScope(e) => {
+                    if let ExprKind::String(s) = &e.kind {
+                        if let Some(t) = s.as_literal() {
+                            target_scope = t.to_ascii_lowercase();
+                        }
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            syms.insert(name.name.clone(), sym);
+        }
+        let mut nested = HashMap::new();
+        for (i, s) in statements.iter().enumerate() {
+            super::lower::collect_nested(s, &mut vec![i], &mut nested);
+        }
+        Table {
+            syms,
+            target_scope,
+            nested,
+        }
+    }
+}
+
+/// The names in scope in one instance: the file's own, and what it imports (which a later
+/// import of the same name replaces, and which shadow the file's own).
+pub(super) struct Syms {
+    pub table: Arc<Table>,
+    imported: HashMap<String, Sym>,
+}
+
+impl Syms {
+    pub fn get(&self, name: &str) -> Option<&Sym> {
+        self.imported
+            .get(name)
+            .or_else(|| self.table.syms.get(name))
+    }
+
+    fn insert(&mut self, name: String, sym: Sym) {
+        self.imported.insert(name, sym);
+    }
+}
+
 pub(super) enum Slot {
     Evaluating,
     Done(Node),
@@ -115,14 +184,14 @@ impl ResInfo {
                 ("name".into(), Node::new(self.name.clone(), span)),
                 (
                     "type".into(),
-                    Node::new(Value::String(self.type_name.clone()), span),
+                    Node::new(Value::String(Str::from(self.type_name.clone())), span),
                 ),
                 (
                     "apiVersion".into(),
                     Node::new(
                         self.api_version
                             .clone()
-                            .map(Value::String)
+                            .map(|v| Value::String(Str::from(v.as_str())))
                             .unwrap_or_else(|| unknown_value("no API version")),
                         span,
                     ),
@@ -146,10 +215,10 @@ pub(super) enum ModSlot {
 pub(super) struct Instance<'s, 'a> {
     pub sess: &'s mut Session<'a>,
     pub unit: Arc<Unit>,
-    pub syms: HashMap<String, Sym>,
+    pub syms: Syms,
     pub slots: HashMap<String, Slot>,
     /// Parameter values from a caller or a `.bicepparam` file.
-    pub given: HashMap<String, Node>,
+    pub given: HashMap<Str, Node>,
     /// Loop variables, lambda and function parameters, innermost last.
     pub locals: Vec<(String, Node)>,
     pub res_memo: HashMap<(ResPath, Option<i64>), Option<Rc<ResInfo>>>,
@@ -157,11 +226,6 @@ pub(super) struct Instance<'s, 'a> {
     /// Address prefix of the module call chain (`storage/`).
     pub prefix: String,
     pub call_chain: Vec<Span>,
-    /// `targetScope` of the file, lower-case.
-    pub target_scope: String,
-    /// Nested resources by symbol: in scope inside their parent's body (the first one
-    /// wins when two parents nest the same name).
-    pub nested: HashMap<String, ResPath>,
     /// Collections of top-level resource (false) and module (true) loops, by statement.
     pub loop_cache: HashMap<(bool, usize), Rc<Node>>,
     /// Resources referred to by the resource body being evaluated (implicit dependencies).
@@ -185,50 +249,19 @@ impl<'s, 'a> Instance<'s, 'a> {
     pub fn new(
         sess: &'s mut Session<'a>,
         unit: Arc<Unit>,
-        given: HashMap<String, Node>,
+        given: HashMap<Str, Node>,
         prefix: String,
         call_chain: Vec<Span>,
     ) -> Instance<'s, 'a> {
-        let mut syms = HashMap::new();
-        let mut target_scope = "resourcegroup".to_string();
-        for (i, s) in unit.parsed.program.statements.iter().enumerate() {
-            match &s.kind {
-                StatementKind::Param(d) => {
-                    syms.insert(d.name.name.clone(), Sym::Param(i));
-                }
-                StatementKind::Var(d) => {
-                    syms.insert(d.name.name.clone(), Sym::Var(i));
-                }
-                StatementKind::Resource(d) => {
-                    syms.insert(d.name.name.clone(), Sym::Resource(i));
-                }
-                StatementKind::Module(d) => {
-                    syms.insert(d.name.name.clone(), Sym::Module(i));
-                }
-                StatementKind::Func(d) => {
-                    syms.insert(d.name.name.clone(), Sym::Func(i));
-                }
-                StatementKind::TargetScope(e) => {
-                    if let ExprKind::String(s) = &e.kind {
-                        if let Some(t) = s.as_literal() {
-                            target_scope = t.to_ascii_lowercase();
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        let mut nested = HashMap::new();
-        for (i, s) in unit.parsed.program.statements.iter().enumerate() {
-            super::lower::collect_nested(s, &mut vec![i], &mut nested);
-        }
         let mut inst = Instance {
-            nested,
             loop_cache: HashMap::new(),
             dep_log: None,
             sess,
-            unit: unit.clone(),
-            syms,
+            syms: Syms {
+                table: unit.table(),
+                imported: HashMap::new(),
+            },
+            unit,
             slots: HashMap::new(),
             given,
             locals: Vec::new(),
@@ -236,7 +269,6 @@ impl<'s, 'a> Instance<'s, 'a> {
             modules: HashMap::new(),
             prefix,
             call_chain,
-            target_scope,
         };
         inst.imports();
         inst
@@ -408,7 +440,7 @@ impl<'s, 'a> Instance<'s, 'a> {
         let mut keys = Vec::with_capacity(steps.len());
         for step in steps.iter().rev() {
             keys.push(match step {
-                Step::Member(m) => Value::String((*m).to_string()),
+                Step::Member(m) => Value::String(Str::from(*m)),
                 Step::Index(ix) => match self.expr(ix).value {
                     v @ (Value::Int(_) | Value::String(_)) => v,
                     _ => return None,
@@ -444,7 +476,7 @@ impl<'s, 'a> Instance<'s, 'a> {
         let StatementKind::Param(d) = &stmt.kind else {
             return self.unknown("not a parameter", stmt.range);
         };
-        if let Some(v) = self.given.get(&d.name.name) {
+        if let Some(v) = self.given.get(d.name.name.as_str()) {
             // A null value for a parameter with a default deploys the default.
             if !(v.value == Value::Null && d.value.is_some()) {
                 return v.clone();
@@ -500,7 +532,7 @@ impl<'s, 'a> Instance<'s, 'a> {
             return v.clone();
         }
         let Some(sym) = self.syms.get(&id.name).cloned() else {
-            if let Some(path) = self.nested.get(&id.name).cloned() {
+            if let Some(path) = self.syms.table.nested.get(&id.name).cloned() {
                 let span = self.span(id.range);
                 return match self.resource_info(&path, None) {
                     Some(info) => info.value(span),
@@ -675,7 +707,7 @@ impl<'s, 'a> Instance<'s, 'a> {
     fn string(&mut self, s: &StringLit, r: TextRange) -> Node {
         let span = self.span(r);
         if let Some(lit) = s.as_literal() {
-            return Node::new(Value::String(lit.to_string()), span);
+            return Node::new(Value::String(Str::from(lit)), span);
         }
         // Bicep compiles interpolation to `format()`, whose rendering of bools and
         // objects (`True`, JSON) the result must share.
@@ -696,7 +728,7 @@ impl<'s, 'a> Instance<'s, 'a> {
                 }
             }
         }
-        args[0] = Value::String(fmt);
+        args[0] = Value::String(Str::from(fmt));
         match functions::call("format", args, 0) {
             Some(Ok(Value::String(out))) if out.len() > MAX_VALUE_BYTES => {
                 self.unknown("string too large to evaluate", r)
@@ -708,7 +740,7 @@ impl<'s, 'a> Instance<'s, 'a> {
 
     fn object(&mut self, items: &[ObjectItem], r: TextRange) -> Node {
         let span = self.span(r);
-        let mut out: Vec<(String, Node)> = Vec::with_capacity(items.len());
+        let mut out: Vec<(Str, Node)> = Vec::with_capacity(items.len());
         let mut open = false;
         for it in items {
             match it {
@@ -746,9 +778,9 @@ impl<'s, 'a> Instance<'s, 'a> {
         Node::new(Value::Object(out), span)
     }
 
-    pub fn key(&mut self, k: &PropertyKey) -> Option<String> {
+    pub fn key(&mut self, k: &PropertyKey) -> Option<Str> {
         match k {
-            PropertyKey::Ident(id) => Some(id.name.clone()),
+            PropertyKey::Ident(id) => Some(Str::from(id.name.as_str())),
             PropertyKey::String { value, range } => match self.string(value, *range).value {
                 Value::String(s) => Some(s),
                 _ => None,
@@ -767,11 +799,11 @@ impl<'s, 'a> Instance<'s, 'a> {
                 Some(info) => match p.name.name.as_str() {
                     "id" => Node::new(info.id.clone(), span),
                     "name" => Node::new(info.name.clone(), span),
-                    "type" => Node::new(Value::String(info.type_name.clone()), span),
+                    "type" => Node::new(Value::String(Str::from(info.type_name.clone())), span),
                     "apiVersion" => Node::new(
                         info.api_version
                             .clone()
-                            .map(Value::String)
+                            .map(|v| Value::String(Str::from(v.as_str())))
                             .unwrap_or(Value::Null),
                         span,
                     ),
@@ -1019,9 +1051,11 @@ impl<'s, 'a> Instance<'s, 'a> {
             | "fail" => return self.unknown(format!("{name}() is not evaluated by basegate"), r),
             "nameof" => {
                 return match c.args.first().map(|a| &a.kind) {
-                    Some(ExprKind::Ident(id)) => Node::new(Value::String(id.name.clone()), span),
+                    Some(ExprKind::Ident(id)) => {
+                        Node::new(Value::String(Str::from(id.name.clone())), span)
+                    }
                     Some(ExprKind::Property(p)) => {
-                        Node::new(Value::String(p.name.name.clone()), span)
+                        Node::new(Value::String(Str::from(p.name.name.clone())), span)
                     }
                     _ => self.unknown("nameof() of an expression", r),
                 };
@@ -1211,7 +1245,7 @@ impl<'s, 'a> Instance<'s, 'a> {
                 Node::new(Value::Array(out), span)
             }
             "toobject" => {
-                let mut out: Vec<(String, Node)> = Vec::new();
+                let mut out: Vec<(Str, Node)> = Vec::new();
                 for it in items {
                     if !self.burn(r) {
                         return self.unknown("evaluation budget spent", r);
@@ -1229,7 +1263,7 @@ impl<'s, 'a> Instance<'s, 'a> {
                 Node::new(Value::Object(out), span)
             }
             "groupby" => {
-                let mut out: Vec<(String, Node)> = Vec::new();
+                let mut out: Vec<(Str, Node)> = Vec::new();
                 for it in items {
                     if !self.burn(r) {
                         return self.unknown("evaluation budget spent", r);
@@ -1287,7 +1321,7 @@ pub(super) fn member(base: Node, key: &str, safe: bool, span: Span) -> Node {
     }
 }
 
-pub(super) fn set_member(out: &mut Vec<(String, Node)>, key: String, val: Node) {
+pub(super) fn set_member(out: &mut Vec<(Str, Node)>, key: Str, val: Node) {
     match out.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(&key)) {
         Some(slot) => slot.1 = val,
         None => out.push((key, val)),

@@ -12,6 +12,7 @@ use super::eval::{
 use super::syntax::*;
 use crate::arm::template::mark_conditional;
 use crate::eval::functions;
+use crate::model::Str;
 use crate::model::{Dialect, EdgeKind, Language, Link, Node, Resource, Value};
 use crate::source::Span;
 use foldhash::{HashMap, HashMapExt};
@@ -39,7 +40,7 @@ pub(crate) struct ModuleResult {
 /// in the address prefix and the call chain, which are swapped on a hit. Diagnostics from
 /// the first evaluation are not repeated: the scan reports each one once anyway.
 pub(crate) struct CachedCall {
-    given: HashMap<String, Node>,
+    given: HashMap<Str, Node>,
     stack: Vec<std::path::PathBuf>,
     prefix: String,
     chain: Vec<Span>,
@@ -95,7 +96,7 @@ impl Instance<'_, '_> {
                 !self.local_shadows(&id.name)
                     && match self.syms.get(&id.name) {
                         Some(s) => matches!(s, Sym::Resource(_)),
-                        None => self.nested.contains_key(&id.name),
+                        None => self.syms.table.nested.contains_key(&id.name),
                     }
             }
             ExprKind::Index(ix) => {
@@ -114,7 +115,12 @@ impl Instance<'_, '_> {
             ExprKind::Ident(id) => match self.syms.get(&id.name) {
                 Some(Sym::Resource(i)) => Some((vec![*i], None)),
                 Some(_) => None,
-                None => self.nested.get(&id.name).map(|p| (p.clone(), None)),
+                None => self
+                    .syms
+                    .table
+                    .nested
+                    .get(&id.name)
+                    .map(|p| (p.clone(), None)),
             },
             ExprKind::Index(ix) => {
                 let (path, _) = self.resource_target(&ix.base)?;
@@ -290,14 +296,14 @@ impl Instance<'_, '_> {
                         parts[..scope_segments].join("/")
                     ));
                     type_name = format!("{}/{ext_type}", parts[scope_segments]);
-                    own_name = Value::String(parts[scope_segments + 1..].join("/"));
+                    own_name = Value::String(Str::from(parts[scope_segments + 1..].join("/")));
                 }
                 _ => type_name = ext_type,
             }
         }
         let name = match (&parent, own_name) {
             (Some(p), Value::String(n)) => match &p.name {
-                Value::String(pn) => Value::String(format!("{pn}/{n}")),
+                Value::String(pn) => Value::String(compact_str::format_compact!("{pn}/{n}")),
                 other => other.clone(),
             },
             (_, n @ Value::String(_)) => n,
@@ -310,11 +316,13 @@ impl Instance<'_, '_> {
         let scope_info = scope.as_ref().and_then(|s| self.resource_ref(s));
         let id = match (&name, &scope_info) {
             (Value::String(n), Some(s)) => match &s.id {
-                Value::String(sid) => Value::String(format!("{sid}/providers/{type_name}/{n}")),
+                Value::String(sid) => Value::String(compact_str::format_compact!(
+                    "{sid}/providers/{type_name}/{n}"
+                )),
                 other => other.clone(),
             },
             (Value::String(n), None) => {
-                let f = match self.target_scope.as_str() {
+                let f = match self.syms.table.target_scope.as_str() {
                     "subscription" => "subscriptionResourceId",
                     "tenant" => "tenantResourceId",
                     "managementgroup" => "managementGroupResourceId",
@@ -322,7 +330,10 @@ impl Instance<'_, '_> {
                 };
                 match functions::call(
                     f,
-                    vec![Value::String(type_name.clone()), Value::String(n.clone())],
+                    vec![
+                        Value::String(Str::from(type_name.clone())),
+                        Value::String(n.clone()),
+                    ],
                     0,
                 ) {
                     Some(Ok(v)) => v,
@@ -338,7 +349,9 @@ impl Instance<'_, '_> {
             id,
             provider_scope,
             parent: parent.as_ref().map(|p| match &p.name {
-                Value::String(n) => Value::String(format!("{}/{n}", p.type_name)),
+                Value::String(n) => {
+                    Value::String(compact_str::format_compact!("{}/{n}", p.type_name))
+                }
                 other => other.clone(),
             }),
             parent_existing: parent.as_ref().is_some_and(|p| p.existing),
@@ -492,7 +505,7 @@ impl Instance<'_, '_> {
                     }
                 }
                 _ => {
-                    given.insert(super::eval::ALL_UNKNOWN.to_string(), n);
+                    given.insert(Str::from(super::eval::ALL_UNKNOWN), n);
                 }
             }
         }
@@ -637,7 +650,7 @@ impl Instance<'_, '_> {
         target: &std::path::Path,
         path: &str,
         at: TextRange,
-        given: HashMap<String, Node>,
+        given: HashMap<Str, Node>,
         prefix: String,
         chain: Vec<Span>,
     ) -> Option<Rc<ModuleResult>> {
@@ -657,7 +670,7 @@ impl Instance<'_, '_> {
         let params = crate::arm::template::ParamValues {
             values: given
                 .into_iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .map(|(k, v)| (k.as_str().to_ascii_lowercase(), v))
                 .collect(),
         };
         let out = crate::arm::template::evaluate(id, &root, &params);
@@ -684,7 +697,7 @@ impl Instance<'_, '_> {
         for s in &unit.parsed.program.statements {
             if let StatementKind::Output(o) = &s.kind {
                 let v = self.expr(&o.value);
-                out.push((o.name.name.clone(), v));
+                out.push((Str::from(o.name.name.as_str()), v));
             }
         }
         Node::new(Value::Object(out), Span::file_start(self.file()))
@@ -877,17 +890,17 @@ impl Instance<'_, '_> {
         if !d.existing {
             self.sess.resources += 1;
             let type_span = self.span(d.type_string.range);
-            let mut members: Vec<(String, Node)> = vec![
+            let mut members: Vec<(Str, Node)> = vec![
                 (
                     "type".into(),
-                    Node::new(Value::String(info.type_name.clone()), type_span),
+                    Node::new(Value::String(Str::from(info.type_name.clone())), type_span),
                 ),
                 (
                     "apiVersion".into(),
                     Node::new(
                         info.api_version
                             .clone()
-                            .map(Value::String)
+                            .map(|v| Value::String(Str::from(v.as_str())))
                             .unwrap_or_else(|| unknown_value("no API version")),
                         type_span,
                     ),
@@ -935,7 +948,7 @@ impl Instance<'_, '_> {
                                         kind: EdgeKind::Scope,
                                         path: "scope".into(),
                                         target: match &id {
-                                            Value::String(s) => s.clone(),
+                                            Value::String(s) => s.to_string(),
                                             _ => String::new(),
                                         },
                                     });
@@ -975,7 +988,7 @@ impl Instance<'_, '_> {
                                             kind: EdgeKind::DependsOn,
                                             path: "dependsOn".into(),
                                             target: match &id {
-                                                Value::String(s) => s.clone(),
+                                                Value::String(s) => s.to_string(),
                                                 _ => String::new(),
                                             },
                                         });
@@ -995,7 +1008,7 @@ impl Instance<'_, '_> {
             let used = std::mem::replace(&mut self.dep_log, outer_log).unwrap_or_default();
             let mut implicit: Vec<String> = Vec::new();
             if let (Some(Value::String(p)), false) = (&info.parent, info.parent_existing) {
-                implicit.push(p.clone());
+                implicit.push(p.to_string());
             }
             let from_existing = used.iter().filter(|u| u.existing).flat_map(|u| &u.deps);
             let declared = used
@@ -1004,11 +1017,11 @@ impl Instance<'_, '_> {
                 .map(|u| &u.id);
             for id in info.parent_deps.iter().chain(from_existing).chain(declared) {
                 let target = match id {
-                    Value::String(id) => id.clone(),
-                    _ => String::new(),
+                    Value::String(id) => id.as_str(),
+                    _ => "",
                 };
-                if !implicit.contains(&target) {
-                    implicit.push(target);
+                if !implicit.iter().any(|t| t == target) {
+                    implicit.push(target.to_string());
                 }
             }
             for target in implicit {
@@ -1030,7 +1043,7 @@ impl Instance<'_, '_> {
                     kind: EdgeKind::Parent,
                     path: String::new(),
                     target: match t {
-                        Value::String(t) => t.clone(),
+                        Value::String(t) => t.to_string(),
                         _ => String::new(),
                     },
                 }),
@@ -1075,7 +1088,7 @@ impl Instance<'_, '_> {
                 api_version: info.api_version.clone(),
                 address: addr.to_string(),
                 name: match &info.name {
-                    Value::String(s) => Some(s.clone()),
+                    Value::String(s) => Some(s.to_string()),
                     _ => None,
                 },
                 file: self.file(),

@@ -26,6 +26,25 @@ pub(crate) struct Unit {
     /// Absolute and normalised: the key modules are found by.
     pub path: PathBuf,
     pub parsed: Parsed,
+    /// Its declarations, built on first use.
+    table: std::sync::OnceLock<Arc<super::eval::Table>>,
+}
+
+impl Unit {
+    pub fn new(id: FileId, path: PathBuf, parsed: Parsed) -> Unit {
+        Unit {
+            id,
+            path,
+            parsed,
+            table: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn table(&self) -> Arc<super::eval::Table> {
+        self.table
+            .get_or_init(|| Arc::new(super::eval::Table::of(self)))
+            .clone()
+    }
 }
 
 /// True for a `.bicepparam` file: an entry point for the file it uses.
@@ -185,11 +204,7 @@ impl<'a> Loader<'a> {
             let f = self.sources.get(id);
             let parsed = super::parse(&f.text);
             self.confirm(id, &parsed);
-            let unit = Arc::new(Unit {
-                id,
-                path: path.to_path_buf(),
-                parsed,
-            });
+            let unit = Arc::new(Unit::new(id, path.to_path_buf(), parsed));
             let mut units = self.units.lock().unwrap_or_else(|e| e.into_inner());
             return units.entry(path.to_path_buf()).or_insert(Ok(unit)).clone();
         }
@@ -206,11 +221,7 @@ impl<'a> Loader<'a> {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .extend(syntax_diagnostics(id, &parsed));
-            Arc::new(Unit {
-                id,
-                path: path.to_path_buf(),
-                parsed,
-            })
+            Arc::new(Unit::new(id, path.to_path_buf(), parsed))
         });
         units.insert(path.to_path_buf(), r.clone());
         r

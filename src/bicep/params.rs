@@ -7,6 +7,7 @@
 use super::eval::{Instance, Session, Sym};
 use super::modules::{using_target, Unit};
 use super::syntax::StatementKind;
+use crate::model::Str;
 use crate::model::{Diagnostic, Node};
 use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
@@ -19,7 +20,7 @@ const MAX_EXTENDS: usize = 8;
 pub(super) fn evaluate(
     sess: &mut Session,
     unit: &Arc<Unit>,
-) -> Option<(Arc<Unit>, HashMap<String, Node>)> {
+) -> Option<(Arc<Unit>, HashMap<Str, Node>)> {
     let (expr, path) = using_target(unit)?;
     let span =
         crate::source::Span::new(unit.id, expr.range.start as usize, expr.range.end as usize);
@@ -62,7 +63,7 @@ pub(super) fn evaluate(
 }
 
 /// The parameter values a `.bicepparam` file sets, its `extends` base first.
-fn values(sess: &mut Session, unit: &Arc<Unit>, depth: usize) -> HashMap<String, Node> {
+fn values(sess: &mut Session, unit: &Arc<Unit>, depth: usize) -> HashMap<Str, Node> {
     let mut given = HashMap::new();
     for s in &unit.parsed.program.statements {
         if let StatementKind::Extends(e) = &s.kind {
@@ -95,7 +96,7 @@ fn values(sess: &mut Session, unit: &Arc<Unit>, depth: usize) -> HashMap<String,
         if let StatementKind::Param(d) = &s.kind {
             if d.value.is_some() {
                 let v = inst.slot(&d.name.name, &Sym::Param(i), d.name.range);
-                given.insert(d.name.name.clone(), v);
+                given.insert(Str::from(d.name.name.as_str()), v);
             }
         }
     }

@@ -72,6 +72,7 @@
 //! | `parameters`, `variables`, `copyIndex` | deployment | context: the scope's job; Unknown when it does not answer |
 
 use crate::eval::interp::EvalError;
+use crate::model::Str;
 use crate::model::{Node, Unknown, Value};
 use crate::source::Span;
 use sha2::{Digest, Sha256};
@@ -310,7 +311,7 @@ fn node(v: Value) -> Node {
 }
 
 fn string(s: impl Into<String>) -> Value {
-    Value::String(s.into())
+    Value::String(Str::from(s.into()))
 }
 
 fn unknown(reason: impl Into<String>) -> Value {
@@ -495,13 +496,13 @@ pub fn from_json(j: serde_json::Value) -> Value {
             Some(i) => Value::Int(i),
             None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
         },
-        serde_json::Value::String(s) => Value::String(s),
+        serde_json::Value::String(s) => Value::String(Str::from(s)),
         serde_json::Value::Array(a) => {
             Value::Array(a.into_iter().map(|v| node(from_json(v))).collect())
         }
         serde_json::Value::Object(o) => Value::Object(
             o.into_iter()
-                .map(|(k, v)| (k, node(from_json(v))))
+                .map(|(k, v)| (Str::from(k), node(from_json(v))))
                 .collect(),
         ),
     }
@@ -581,7 +582,7 @@ fn f_concat(c: Ctx<'_>, args: Vec<Value>) -> R {
             v => display(v, &mut out),
         }
     }
-    Ok(Value::String(out))
+    Ok(Value::String(Str::from(out)))
 }
 
 fn f_contains(c: Ctx<'_>, args: Vec<Value>) -> R {
@@ -927,7 +928,7 @@ fn f_take(c: Ctx<'_>, args: Vec<Value>) -> R {
 /// Deep merge for `union` of objects: "The union function merges not only the top-level
 /// elements but also recursively merges any nested objects within them. Nested array values
 /// aren't merged." (the docs). Later values win.
-fn merge_into(target: &mut Vec<(String, Node)>, source: Vec<(String, Node)>) {
+fn merge_into(target: &mut Vec<(Str, Node)>, source: Vec<(Str, Node)>) {
     for (k, v) in source {
         match target.iter_mut().find(|(t, _)| t.eq_ignore_ascii_case(&k)) {
             Some((_, existing)) => match (&mut existing.value, v.value) {
@@ -1678,7 +1679,7 @@ fn f_join(c: Ctx<'_>, args: Vec<Value>) -> R {
 fn f_pad_left(c: Ctx<'_>, args: Vec<Value>) -> R {
     let s = match &args[0] {
         Value::String(s) => s.clone(),
-        Value::Int(n) => n.to_string(),
+        Value::Int(n) => Str::from(n.to_string()),
         v => return Err(c.expected("a string or an integer", 0, v)),
     };
     let total = c.int(&args, 1)?;
@@ -2375,15 +2376,15 @@ fn f_parse_cidr(c: Ctx<'_>, args: Vec<Value>) -> R {
     let n = parse_cidr(c, c.str(&args, 0)?)?;
     let (first, last) = n.usable();
     let mut o = vec![
-        ("network".to_string(), node(string(n.show(n.network())))),
-        ("netmask".to_string(), node(string(n.show(n.mask())))),
+        ("network".into(), node(string(n.show(n.network())))),
+        ("netmask".into(), node(string(n.show(n.mask())))),
     ];
     if !n.v6 {
-        o.push(("broadcast".to_string(), node(string(n.show(n.last())))));
+        o.push(("broadcast".into(), node(string(n.show(n.last())))));
     }
-    o.push(("firstUsable".to_string(), node(string(n.show(first)))));
-    o.push(("lastUsable".to_string(), node(string(n.show(last)))));
-    o.push(("cidr".to_string(), node(Value::Int(n.prefix as i64))));
+    o.push(("firstUsable".into(), node(string(n.show(first)))));
+    o.push(("lastUsable".into(), node(string(n.show(last)))));
+    o.push(("cidr".into(), node(Value::Int(n.prefix as i64))));
     Ok(Value::Object(o))
 }
 
@@ -2449,7 +2450,7 @@ fn scope_segment(
     i: usize,
 ) -> Result<String, EvalError> {
     match v {
-        Value::String(s) => Ok(s.clone()),
+        Value::String(s) => Ok(s.to_string()),
         Value::Unknown(_) => Ok(placeholder.to_string()),
         v => Err(c.expected("a string", i, v)),
     }

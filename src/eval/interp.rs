@@ -12,6 +12,7 @@
 
 use crate::arm::expr::{Expr, ExprKind};
 use crate::eval::functions::{self, values_equal};
+use crate::model::Str;
 use crate::model::{Node, Value};
 use crate::source::Span;
 
@@ -146,7 +147,7 @@ struct Lambda<'e> {
 impl<'s> Interp<'s> {
     fn eval(&mut self, e: &Expr) -> Result<Value, EvalError> {
         match &e.kind {
-            ExprKind::String(s) => Ok(Value::String(s.clone())),
+            ExprKind::String(s) => Ok(Value::String(Str::from(s.clone()))),
             ExprKind::Int(i) => Ok(Value::Int(*i)),
             ExprKind::Bool(b) => Ok(Value::Bool(*b)),
             ExprKind::Null => Ok(Value::Null),
@@ -232,7 +233,7 @@ impl<'s> Interp<'s> {
             });
         }
         self.scope
-            .call_path(name, &[Value::String(arg.clone())], &steps)
+            .call_path(name, &[Value::String(Str::from(arg.clone()))], &steps)
     }
 
     fn eval_args(&mut self, args: &[Expr]) -> Result<Vec<Value>, EvalError> {
@@ -592,7 +593,7 @@ impl<'s> Interp<'s> {
                 Ok(out.value)
             }
             "groupby" => {
-                let mut groups: Vec<(String, Node)> = Vec::new();
+                let mut groups: Vec<(Str, Node)> = Vec::new();
                 for item in items {
                     let k = match self.apply(&l, &[&item.value])? {
                         Value::String(s) => s,

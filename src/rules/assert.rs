@@ -839,7 +839,7 @@ fn number(v: &Value) -> Option<f64> {
 
 fn as_text(v: &Value) -> Option<String> {
     match v {
-        Value::String(s) => Some(s.clone()),
+        Value::String(s) => Some(s.to_string()),
         Value::Int(_) | Value::Float(_) | Value::Bool(_) => Some(v.to_string()),
         _ => None,
     }

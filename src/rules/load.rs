@@ -3,6 +3,7 @@
 
 use super::assert::{Absent, Assertion, Op, Path, Pattern};
 use super::{Check, CisRef, Controls, Remediation, Rule, Severity, Undeclared};
+use crate::model::Str;
 use crate::model::{Dialect, EdgeKind, Node, Value};
 use crate::source::Span;
 use toml::Value as T;
@@ -522,11 +523,11 @@ fn absent(v: &T, at: &str) -> R<Absent> {
 /// TOML values as model values, for comparisons.
 fn value(v: &T) -> Value {
     match v {
-        T::String(s) => Value::String(s.clone()),
+        T::String(s) => Value::String(Str::from(s.clone())),
         T::Integer(i) => Value::Int(*i),
         T::Float(f) => Value::Float(*f),
         T::Boolean(b) => Value::Bool(*b),
-        T::Datetime(d) => Value::String(d.to_string()),
+        T::Datetime(d) => Value::String(Str::from(d.to_string())),
         T::Array(items) => Value::Array(
             items
                 .iter()
@@ -535,7 +536,7 @@ fn value(v: &T) -> Value {
         ),
         T::Table(t) => Value::Object(
             t.iter()
-                .map(|(k, v)| (k.clone(), Node::new(value(v), Span::default())))
+                .map(|(k, v)| (Str::from(k.as_str()), Node::new(value(v), Span::default())))
                 .collect(),
         ),
     }

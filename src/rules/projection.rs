@@ -140,7 +140,7 @@ fn project(node: Node, tries: &[&Trie]) -> Node {
             let kept = members
                 .into_iter()
                 .filter_map(|(k, v)| {
-                    let lower = k.to_ascii_lowercase();
+                    let lower = k.as_str().to_ascii_lowercase();
                     let mut sub: Vec<&Trie> = tries
                         .iter()
                         .filter_map(|t| t.children.get(&lower))

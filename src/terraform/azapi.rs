@@ -5,6 +5,7 @@
 
 use super::eval::{unknown, Eval, Scope};
 use super::parse::{Block, ExprKind};
+use crate::model::Str;
 use crate::model::{Dialect, EdgeKind, Language, Link, Node, Resource, Value};
 use crate::source::Span;
 
@@ -101,14 +102,14 @@ pub fn to_arm(
         .map(str::to_string)?;
     let (arm_type, api) = full.split_once('@')?;
     let tspan = type_node.as_ref().map(|n| n.span).unwrap_or(header);
-    let mut members: Vec<(String, Node)> = vec![
+    let mut members: Vec<(Str, Node)> = vec![
         (
             "type".into(),
-            Node::new(Value::String(arm_type.to_string()), tspan),
+            Node::new(Value::String(Str::from(arm_type)), tspan),
         ),
         (
             "apiVersion".into(),
-            Node::new(Value::String(api.to_string()), tspan),
+            Node::new(Value::String(Str::from(api)), tspan),
         ),
     ];
     let mut name = tf.get("name").cloned();
@@ -117,7 +118,7 @@ pub fn to_arm(
         if let Some(id) = tf.get("resource_id") {
             name = Some(match id.as_str() {
                 Some(s) => Node::new(
-                    Value::String(s.rsplit('/').next().unwrap_or("").to_string()),
+                    Value::String(Str::from(s.rsplit('/').next().unwrap_or(""))),
                     id.span,
                 ),
                 None => unknown("name of the updated resource is unknown", id.span),
@@ -178,9 +179,9 @@ pub fn to_arm(
 
 /// azapi `identity { type, identity_ids }` → ARM `{ type, userAssignedIdentities }`.
 fn identity(id: &Node) -> Node {
-    let mut out = Vec::new();
+    let mut out: Vec<(Str, Node)> = Vec::new();
     if let Some(t) = id.get("type") {
-        out.push(("type".to_string(), t.clone()));
+        out.push(("type".into(), t.clone()));
     }
     if let Some(ids) = id.get("identity_ids") {
         let v = match &ids.value {
@@ -189,7 +190,7 @@ fn identity(id: &Node) -> Node {
                     .iter()
                     .map(|x| {
                         (
-                            x.as_str().unwrap_or_default().to_string(),
+                            Str::from(x.as_str().unwrap_or_default()),
                             Node::new(Value::Object(vec![]), x.span),
                         )
                     })
@@ -200,7 +201,7 @@ fn identity(id: &Node) -> Node {
             }),
             _ => Value::Null,
         };
-        out.push(("userAssignedIdentities".to_string(), Node::new(v, ids.span)));
+        out.push(("userAssignedIdentities".into(), Node::new(v, ids.span)));
     }
     Node::new(Value::Object(out), id.span)
 }

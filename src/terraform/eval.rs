@@ -10,6 +10,7 @@
 
 use super::modules::{Inst, ModuleDef};
 use super::parse::{BinOp, Expr, ExprKind, ForExpr, Op, Part};
+use crate::model::Str;
 use crate::model::{Diagnostic, Node, Unknown, Value};
 use crate::source::Span;
 use foldhash::{HashMap, HashMapExt};
@@ -182,7 +183,7 @@ pub fn equal(a: &Node, b: &Node) -> Option<bool> {
 /// Terraform's automatic conversion of a primitive to a string.
 pub fn to_string(n: &Node) -> Result<String, Flow> {
     match &n.value {
-        Value::String(s) => Ok(s.clone()),
+        Value::String(s) => Ok(s.to_string()),
         Value::Int(i) => Ok(i.to_string()),
         Value::Float(f) => Ok(fmt_float(*f)),
         Value::Bool(b) => Ok(b.to_string()),
@@ -226,8 +227,8 @@ pub fn flow_to_r(f: Flow, span: Span) -> R {
 }
 
 /// Object entries in Terraform's iteration order: lexical by key.
-pub fn sorted_entries(o: &[(String, Node)]) -> Vec<&(String, Node)> {
-    let mut v: Vec<&(String, Node)> = o.iter().collect();
+pub fn sorted_entries(o: &[(Str, Node)]) -> Vec<&(Str, Node)> {
+    let mut v: Vec<&(Str, Node)> = o.iter().collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
@@ -383,7 +384,7 @@ impl<'a> Eval<'a> {
             ExprKind::Bool(b) => Node::new(Value::Bool(*b), span),
             ExprKind::Int(i) => Node::new(Value::Int(*i), span),
             ExprKind::Number(f) => Node::new(Value::Float(*f), span),
-            ExprKind::Str(s) => Node::new(Value::String(s.clone()), span),
+            ExprKind::Str(s) => Node::new(Value::String(Str::from(s.clone())), span),
             ExprKind::Invalid(why) => unknown(why.clone(), span),
             ExprKind::Template(parts) => {
                 if let [Part::Interp(inner)] = parts.as_slice() {
@@ -393,7 +394,7 @@ impl<'a> Eval<'a> {
                 let mut out = String::new();
                 match self.template(parts, scope, &mut out)? {
                     Some(reason) => unknown(reason, span),
-                    None => Node::new(Value::String(out), span),
+                    None => Node::new(Value::String(Str::from(out)), span),
                 }
             }
             ExprKind::Array(items) => {
@@ -404,7 +405,7 @@ impl<'a> Eval<'a> {
                 self.capped(Node::new(Value::Array(out), span))
             }
             ExprKind::Object(items) => {
-                let mut out: Vec<(String, Node)> = Vec::with_capacity(items.len());
+                let mut out: Vec<(Str, Node)> = Vec::with_capacity(items.len());
                 let mut unknown_key = None;
                 for (k, v) in items {
                     let key = self.eval(k, scope)?;
@@ -414,7 +415,7 @@ impl<'a> Eval<'a> {
                             if let Some(slot) = out.iter_mut().find(|(x, _)| *x == k) {
                                 slot.1 = val;
                             } else {
-                                out.push((k, val));
+                                out.push((Str::from(k), val));
                             }
                         }
                         Err(Flow::Unknown(r)) => unknown_key = Some(r),
@@ -642,7 +643,7 @@ impl<'a> Eval<'a> {
             return Ok(unknown("evaluation budget exhausted", span));
         }
         let mut list = Vec::new();
-        let mut obj: Vec<(String, Node)> = Vec::new();
+        let mut obj: Vec<(Str, Node)> = Vec::new();
         let mut unknown_r: Option<String> = None;
         for (k, v) in items {
             let base = scope.bindings.len();
@@ -672,7 +673,7 @@ impl<'a> Eval<'a> {
         f: &ForExpr,
         scope: &mut Scope,
         list: &mut Vec<Node>,
-        obj: &mut Vec<(String, Node)>,
+        obj: &mut Vec<(Str, Node)>,
         unknown_r: &mut Option<String>,
     ) -> Result<(), String> {
         if let Some(c) = &f.cond {
@@ -703,13 +704,15 @@ impl<'a> Eval<'a> {
                                         ..
                                     },
                                 )) => a.push(val),
-                                _ => obj
-                                    .push((k, Node::new(Value::Array(vec![val]), f.val_expr.span))),
+                                _ => obj.push((
+                                    Str::from(k),
+                                    Node::new(Value::Array(vec![val]), f.val_expr.span),
+                                )),
                             }
                         } else if obj.iter().any(|(x, _)| *x == k) {
                             return Err(format!("duplicate key '{k}' in for expression"));
                         } else {
-                            obj.push((k, val));
+                            obj.push((Str::from(k), val));
                         }
                     }
                     Err(Flow::Unknown(r)) => *unknown_r = Some(r),
@@ -827,7 +830,12 @@ pub fn iter_pairs(c: &Node) -> Result<Option<Vec<(Node, Node)>>, String> {
         Value::Object(o) => Ok(Some(
             sorted_entries(o)
                 .into_iter()
-                .map(|(k, v)| (Node::new(Value::String(k.clone()), v.span), v.clone()))
+                .map(|(k, v)| {
+                    (
+                        Node::new(Value::String(Str::from(k.clone())), v.span),
+                        v.clone(),
+                    )
+                })
                 .collect(),
         )),
         Value::Unknown(_) => Ok(None),

@@ -3,6 +3,7 @@
 
 use super::eval::{self, unknown, Eval, Scope};
 use super::parse::{Block, Body, Expr, ExprKind, Op};
+use crate::model::Str;
 use crate::model::{Diagnostic, Dialect, EdgeKind, Language, Link, Node, Resource, Value};
 use crate::source::Span;
 
@@ -55,7 +56,7 @@ pub enum Expansion {
     Counted(usize),
     /// Keys and values; with the (type, name) of the resource iterated when `for_each`
     /// names another resource's instances.
-    Keyed(Vec<(String, Node)>, Option<(String, String)>),
+    Keyed(Vec<(Str, Node)>, Option<(String, String)>),
     Unknown(String),
 }
 
@@ -125,7 +126,7 @@ impl Eval<'_> {
                 return e;
             }
             let v = self.eval_lenient(&fe.expr, scope);
-            let mut items: Vec<(String, Node)> = match &v.value {
+            let mut items: Vec<(Str, Node)> = match &v.value {
                 Value::Object(o) => eval::sorted_entries(o)
                     .into_iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
@@ -134,7 +135,7 @@ impl Eval<'_> {
                     let mut out = Vec::new();
                     for x in a {
                         match eval::to_string(x) {
-                            Ok(s) => out.push((s, x.clone())),
+                            Ok(s) => out.push((Str::from(s), x.clone())),
                             Err(eval::Flow::Unknown(r)) => {
                                 return Expansion::Unknown(format!("for_each element unknown: {r}"))
                             }
@@ -254,9 +255,9 @@ impl Eval<'_> {
                     .into_iter()
                     .map(|(k, v)| {
                         let mut s = Scope::new(id);
-                        s.each = Some((Node::new(Value::String(k.clone()), v.span), v));
+                        s.each = Some((Node::new(Value::String(Str::from(k.clone())), v.span), v));
                         s.each_of = of.clone();
-                        (Key::Str(k), s)
+                        (Key::Str(k.to_string()), s)
                     })
                     .collect(),
                 Expansion::Unknown(reason) => {
@@ -363,7 +364,7 @@ impl Eval<'_> {
         span: Span,
         top: bool,
     ) -> Node {
-        let mut members: Vec<(String, Node)> = Vec::new();
+        let mut members: Vec<(Str, Node)> = Vec::new();
         for a in &body.attrs {
             if top && META_ATTRS.contains(&a.name.as_str()) {
                 continue;
@@ -382,7 +383,7 @@ impl Eval<'_> {
             if matches!(n.value, Value::Null) {
                 continue;
             }
-            members.push((a.name.clone(), n));
+            members.push((Str::from(a.name.clone()), n));
         }
         for b in &body.blocks {
             if top && META_BLOCKS.contains(&b.kind.as_str()) {
@@ -405,7 +406,7 @@ impl Eval<'_> {
         scope: &mut Scope,
         prefix: &str,
         links: &mut Vec<Link>,
-        members: &mut Vec<(String, Node)>,
+        members: &mut Vec<(Str, Node)>,
     ) {
         let label = &b.labels[0];
         let path = join(prefix, label);
@@ -452,7 +453,7 @@ impl Eval<'_> {
                     // No other block of this kind: whether there is any at all is unknown
                     // (the collection may be empty), so the blocks themselves are unknown.
                     // Keeping one block's shape here made "is the block set" pass.
-                    members.push((label.clone(), u));
+                    members.push((Str::from(label.clone()), u));
                     return;
                 }
                 // Beside other blocks of the kind: one more whose values are unknown, so
@@ -495,7 +496,7 @@ fn blank(n: &mut Node, reason: &str) {
     }
 }
 
-fn push_block(members: &mut Vec<(String, Node)>, kind: &str, obj: Node) {
+fn push_block(members: &mut Vec<(Str, Node)>, kind: &str, obj: Node) {
     let span = obj.span;
     match members.iter_mut().find(|(k, _)| k == kind) {
         Some((
@@ -511,6 +512,6 @@ fn push_block(members: &mut Vec<(String, Node)>, kind: &str, obj: Node) {
             *slot = Node::new(Value::Array(vec![dynamic, obj]), span);
         }
         Some(slot) => slot.1 = Node::new(Value::Array(vec![obj]), span),
-        None => members.push((kind.to_string(), Node::new(Value::Array(vec![obj]), span))),
+        None => members.push((Str::from(kind), Node::new(Value::Array(vec![obj]), span))),
     }
 }

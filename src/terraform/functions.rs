@@ -8,6 +8,7 @@ use super::eval::{
     self, as_f64, deep_unknown, equal, fmt_float, to_string, unknown, Eval, Flow, Scope, R,
 };
 use super::parse::Expr;
+use crate::model::Str;
 use crate::model::{Diagnostic, Node, Value};
 use crate::source::Span;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -136,7 +137,7 @@ fn templatestring(ev: &Eval, args: &[Expr], scope: &mut Scope, span: Span) -> R 
         return Err("templatestring: invalid template".into());
     };
     let mut s = Scope::new(scope.inst);
-    s.bindings = vs.clone();
+    s.bindings = vs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
     ev.eval(&tpl, &mut s)
 }
 
@@ -176,7 +177,7 @@ fn list(n: &Node) -> Result<&Vec<Node>, Flow> {
     }
 }
 
-fn obj(n: &Node) -> Result<&Vec<(String, Node)>, Flow> {
+fn obj(n: &Node) -> Result<&Vec<(Str, Node)>, Flow> {
     match &n.value {
         Value::Object(o) => Ok(o),
         Value::Unknown(u) => Err(Flow::Unknown(u.reason.clone())),
@@ -224,7 +225,8 @@ fn as_set(items: Vec<Node>) -> Result<Vec<Node>, Flow> {
 
 fn builtin(name: &str, a: &[Node], span: Span) -> F {
     let nv = |v: Value| Node::new(v, span);
-    let str_fn = |f: &dyn Fn(&str) -> String| -> F { Ok(nv(Value::String(f(&s(arg(a, 0)?)?)))) };
+    let str_fn =
+        |f: &dyn Fn(&str) -> String| -> F { Ok(nv(Value::String(Str::from(f(&s(arg(a, 0)?)?))))) };
     match name {
         // ---- numeric ----
         "abs" => Ok(float_node(num(arg(a, 0)?)?.abs(), span)),
@@ -300,7 +302,7 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             let t = s(arg(a, 0)?)?;
             let bytes = b64_decode(&t).ok_or_else(|| Flow::Error("invalid base64".into()))?;
             String::from_utf8(bytes)
-                .map(|v| nv(Value::String(v)))
+                .map(|v| nv(Value::String(Str::from(v))))
                 .map_err(|_| Flow::Error("decoded base64 is not UTF-8".into()))
         }
         "md5" => str_fn(&|x| {
@@ -344,37 +346,39 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
         "strcontains" => Ok(nv(Value::Bool(s(arg(a, 0)?)?.contains(&s(arg(a, 1)?)?)))),
         "trimprefix" => {
             let (x, p) = (s(arg(a, 0)?)?, s(arg(a, 1)?)?);
-            Ok(nv(Value::String(
-                x.strip_prefix(p.as_str()).unwrap_or(&x).to_string(),
-            )))
+            Ok(nv(Value::String(Str::from(
+                x.strip_prefix(p.as_str()).unwrap_or(&x),
+            ))))
         }
         "trimsuffix" => {
             let (x, p) = (s(arg(a, 0)?)?, s(arg(a, 1)?)?);
-            Ok(nv(Value::String(
-                x.strip_suffix(p.as_str()).unwrap_or(&x).to_string(),
-            )))
+            Ok(nv(Value::String(Str::from(
+                x.strip_suffix(p.as_str()).unwrap_or(&x),
+            ))))
         }
         "trim" => {
             let (x, cut) = (s(arg(a, 0)?)?, s(arg(a, 1)?)?);
-            Ok(nv(Value::String(
-                x.trim_matches(|c| cut.contains(c)).to_string(),
-            )))
+            Ok(nv(Value::String(Str::from(
+                x.trim_matches(|c| cut.contains(c)),
+            ))))
         }
         "indent" => {
             let n = int(arg(a, 0)?)?.clamp(0, 1000) as usize;
             let x = s(arg(a, 1)?)?;
             let pad = " ".repeat(n);
-            Ok(nv(Value::String(x.replace('\n', &format!("\n{pad}")))))
+            Ok(nv(Value::String(Str::from(
+                x.replace('\n', &format!("\n{pad}")),
+            ))))
         }
         "split" => {
             let (sep, x) = (s(arg(a, 0)?)?, s(arg(a, 1)?)?);
             let parts: Vec<Node> = if sep.is_empty() {
                 x.chars()
-                    .map(|c| nv(Value::String(c.to_string())))
+                    .map(|c| nv(Value::String(Str::from(c.to_string()))))
                     .collect()
             } else {
                 x.split(sep.as_str())
-                    .map(|p| nv(Value::String(p.to_string())))
+                    .map(|p| nv(Value::String(Str::from(p))))
                     .collect()
             };
             Ok(nv(Value::Array(parts)))
@@ -387,7 +391,7 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
                     parts.push(s(x)?);
                 }
             }
-            Ok(nv(Value::String(parts.join(&sep))))
+            Ok(nv(Value::String(Str::from(parts.join(&sep)))))
         }
         "substr" => {
             let x = s(arg(a, 0)?)?;
@@ -410,13 +414,13 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             let (x, search, rep) = (s(arg(a, 0)?)?, s(arg(a, 1)?)?, s(arg(a, 2)?)?);
             if search.len() >= 2 && search.starts_with('/') && search.ends_with('/') {
                 let re = compile(&search[1..search.len() - 1])?;
-                Ok(nv(Value::String(
-                    re.replace_all(&x, rep.as_str()).into_owned(),
-                )))
+                Ok(nv(Value::String(Str::from(
+                    re.replace_all(&x, rep.as_str()),
+                ))))
             } else if search.is_empty() {
-                Ok(nv(Value::String(x)))
+                Ok(nv(Value::String(Str::from(x))))
             } else {
-                Ok(nv(Value::String(x.replace(&search, &rep))))
+                Ok(nv(Value::String(Str::from(x.replace(&search, &rep)))))
             }
         }
         "regex" | "regexall" => {
@@ -435,7 +439,7 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
                             .filter_map(|n| *n)
                             .map(|n| {
                                 (
-                                    n.to_string(),
+                                    Str::from(n),
                                     nv(c.name(n)
                                         .map(|m| Value::String(m.as_str().into()))
                                         .unwrap_or(Value::Null)),
@@ -465,7 +469,10 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
                 )))
             }
         }
-        "format" => Ok(nv(Value::String(format(&s(arg(a, 0)?)?, &a[1..])?))),
+        "format" => Ok(nv(Value::String(Str::from(format(
+            &s(arg(a, 0)?)?,
+            &a[1..],
+        )?)))),
         "formatlist" => {
             let f = s(arg(a, 0)?)?;
             let mut n: Option<usize> = None;
@@ -490,7 +497,7 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
                         _ => x.clone(),
                     })
                     .collect();
-                out.push(nv(Value::String(format(&f, &row)?)));
+                out.push(nv(Value::String(Str::from(format(&f, &row)?))));
             }
             Ok(nv(Value::Array(out)))
         }
@@ -637,7 +644,7 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             Ok(nv(Value::Array(
                 eval::sorted_entries(o)
                     .into_iter()
-                    .map(|(k, _)| nv(Value::String(k.clone())))
+                    .map(|(k, _)| nv(Value::String(Str::from(k.clone()))))
                     .collect(),
             )))
         }
@@ -676,7 +683,7 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             Ok(nv(Value::Array(out)))
         }
         "merge" => {
-            let mut out: Vec<(String, Node)> = Vec::new();
+            let mut out: Vec<(Str, Node)> = Vec::new();
             for x in a {
                 if matches!(x.value, Value::Null) {
                     continue;
@@ -735,7 +742,9 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             let mut out: Vec<String> = list(arg(a, 0)?)?.iter().map(s).collect::<Result<_, _>>()?;
             out.sort();
             Ok(nv(Value::Array(
-                out.into_iter().map(|x| nv(Value::String(x))).collect(),
+                out.into_iter()
+                    .map(|x| nv(Value::String(Str::from(x))))
+                    .collect(),
             )))
         }
         "sum" => {
@@ -807,11 +816,11 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             )))
         }
         "transpose" => {
-            let mut out: Vec<(String, Node)> = Vec::new();
+            let mut out: Vec<(Str, Node)> = Vec::new();
             for (k, v) in obj(arg(a, 0)?)? {
                 for x in list(v)? {
                     let key = s(x)?;
-                    let item = nv(Value::String(k.clone()));
+                    let item = nv(Value::String(Str::from(k.clone())));
                     match out.iter_mut().find(|(y, _)| *y == key) {
                         Some((
                             _,
@@ -820,7 +829,7 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
                                 ..
                             },
                         )) => l.push(item),
-                        _ => out.push((key, nv(Value::Array(vec![item])))),
+                        _ => out.push((Str::from(key), nv(Value::Array(vec![item])))),
                     }
                 }
             }
@@ -832,12 +841,12 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             if ks.len() != vs.len() {
                 return Err(Flow::Error("lists of different lengths".into()));
             }
-            let mut out: Vec<(String, Node)> = Vec::new();
+            let mut out: Vec<(Str, Node)> = Vec::new();
             for (k, v) in ks.iter().zip(vs) {
                 let k = s(k)?;
                 match out.iter_mut().find(|(y, _)| *y == k) {
                     Some(slot) => slot.1 = v.clone(),
-                    None => out.push((k, v.clone())),
+                    None => out.push((Str::from(k), v.clone())),
                 }
             }
             Ok(nv(Value::Object(out)))
@@ -848,7 +857,7 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             known(x)?;
             let mut out = String::new();
             json_encode(x, &mut out);
-            Ok(nv(Value::String(out)))
+            Ok(nv(Value::String(Str::from(out))))
         }
         "jsondecode" => {
             let t = s(arg(a, 0)?)?;
@@ -867,7 +876,7 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             let x = arg(a, 0)?;
             match &x.value {
                 Value::Null => Ok(x.clone()),
-                _ => Ok(nv(Value::String(s(x)?))),
+                _ => Ok(nv(Value::String(Str::from(s(x)?)))),
             }
         }
         "tonumber" => {
@@ -935,7 +944,7 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             if h < 0 || h >= size {
                 return Err(Flow::Error(format!("host number {host} out of range")));
             }
-            Ok(nv(Value::String(fmt_ip(addr | h as u128, bits))))
+            Ok(nv(Value::String(Str::from(fmt_ip(addr | h as u128, bits)))))
         }
         "cidrnetmask" => {
             let (_, bits, pfx) = parse_cidr(&s(arg(a, 0)?)?)?;
@@ -943,7 +952,9 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
                 return Err(Flow::Error("cidrnetmask only supports IPv4".into()));
             }
             let mask: u32 = if pfx == 0 { 0 } else { u32::MAX << (32 - pfx) };
-            Ok(nv(Value::String(Ipv4Addr::from(mask).to_string())))
+            Ok(nv(Value::String(Str::from(
+                Ipv4Addr::from(mask).to_string(),
+            ))))
         }
         "cidrsubnet" => {
             let (addr, bits, pfx) = parse_cidr(&s(arg(a, 0)?)?)?;
@@ -961,7 +972,11 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             }
             let shift = bits - np as u32;
             let sub = addr | (netnum as u128).checked_shl(shift).unwrap_or(0);
-            Ok(nv(Value::String(format!("{}/{}", fmt_ip(sub, bits), np))))
+            Ok(nv(Value::String(compact_str::format_compact!(
+                "{}/{}",
+                fmt_ip(sub, bits),
+                np
+            ))))
         }
         "cidrsubnets" => {
             let (addr, bits, pfx) = parse_cidr(&s(arg(a, 0)?)?)?;
@@ -985,7 +1000,11 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
                 if cur > end || last > end {
                     return Err(no_room());
                 }
-                out.push(nv(Value::String(format!("{}/{}", fmt_ip(cur, bits), np))));
+                out.push(nv(Value::String(compact_str::format_compact!(
+                    "{}/{}",
+                    fmt_ip(cur, bits),
+                    np
+                ))));
                 cur = cur.checked_add(size).ok_or_else(no_room)?;
             }
             Ok(nv(Value::Array(out)))
@@ -1198,7 +1217,12 @@ fn csvdecode(t: &str, span: Span) -> F {
                 header
                     .iter()
                     .zip(r)
-                    .map(|(h, v)| (h.clone(), Node::new(Value::String(v), span)))
+                    .map(|(h, v)| {
+                        (
+                            Str::from(h.as_str()),
+                            Node::new(Value::String(Str::from(v)), span),
+                        )
+                    })
                     .collect(),
             ),
             span,

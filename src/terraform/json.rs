@@ -2,6 +2,7 @@
 //! syntax (`.tf.json`, `.tfvars.json`) to the same tree the HCL parser produces.
 
 use super::parse::{self, Attr, Block, Body, Expr, ExprKind};
+use crate::model::Str;
 use crate::model::{Diagnostic, Node, Value};
 use crate::source::{FileId, Span};
 
@@ -247,9 +248,13 @@ pub fn to_node(j: &JNode) -> Node {
         J::Bool(b) => Value::Bool(*b),
         J::Int(i) => Value::Int(*i),
         J::Float(f) => Value::Float(*f),
-        J::Str(s) => Value::String(s.clone()),
+        J::Str(s) => Value::String(Str::from(s.clone())),
         J::Arr(a) => Value::Array(a.iter().map(to_node).collect()),
-        J::Obj(o) => Value::Object(o.iter().map(|(k, _, v)| (k.clone(), to_node(v))).collect()),
+        J::Obj(o) => Value::Object(
+            o.iter()
+                .map(|(k, _, v)| (Str::from(k.as_str()), to_node(v)))
+                .collect(),
+        ),
     };
     Node::new(value, j.span)
 }

@@ -21,6 +21,7 @@ mod plan;
 mod types;
 mod version;
 
+use crate::model::Str;
 use crate::model::{Diagnostic, Node, Resource, Value};
 use crate::source::{FileId, Span};
 use eval::{Eval, Scope};
@@ -173,7 +174,7 @@ fn run(input: &Input) -> Output {
         }
         for (name, node) in &cli {
             if declared(name) {
-                values.insert(name.clone(), node.clone());
+                values.insert(name.to_string(), node.clone());
             }
         }
         ev.instantiate_root(r, values);
@@ -346,8 +347,8 @@ fn read_tfvars(ev: &Eval, f: FileId, scratch: usize) -> Vec<(String, Node, Span)
 }
 
 /// Values from `--var-file` and `--var`, in command-line order (later wins).
-fn cli_values(ev: &Eval, input: &Input, roots: &[usize]) -> Vec<(String, Node)> {
-    let mut out: Vec<(String, Node)> = Vec::new();
+fn cli_values(ev: &Eval, input: &Input, roots: &[usize]) -> Vec<(Str, Node)> {
+    let mut out: Vec<(Str, Node)> = Vec::new();
     if input.var_files.is_empty() && input.vars.is_empty() {
         return out;
     }
@@ -402,7 +403,7 @@ fn cli_values(ev: &Eval, input: &Input, roots: &[usize]) -> Vec<(String, Node)> 
                     format!("value for undeclared variable '{name}'"),
                 ));
             }
-            out.push((name, node));
+            out.push((Str::from(name), node));
         }
     }
     for ((k, v), (s, e)) in input.vars.iter().zip(offsets) {
@@ -413,14 +414,14 @@ fn cli_values(ev: &Eval, input: &Input, roots: &[usize]) -> Vec<(String, Node)> 
                 .ok()
                 .filter(|n| eval::deep_unknown(n).is_none())
         });
-        let node = parsed.unwrap_or_else(|| Node::new(Value::String(v.clone()), span));
+        let node = parsed.unwrap_or_else(|| Node::new(Value::String(Str::from(v.clone())), span));
         if !declared_anywhere(k) {
             ev.diag(Diagnostic::warning(
                 span,
                 format!("value for undeclared variable '{k}'"),
             ));
         }
-        out.push((k.clone(), node));
+        out.push((Str::from(k.clone()), node));
     }
     out
 }

@@ -5,6 +5,7 @@
 use super::eval::{self, unknown, Eval, Lazy, Scope, R};
 use super::parse::{Attr, Block, Body, Expr, ExprKind, Op};
 use super::types;
+use crate::model::Str;
 use crate::model::{Diagnostic, Node, Value};
 use crate::source::{FileId, Span};
 use foldhash::{HashMap, HashMapExt};
@@ -524,8 +525,9 @@ impl Eval<'_> {
                         break;
                     }
                     let mut s = scope.clone();
-                    s.each = Some((Node::new(Value::String(k.clone()), v.span), v));
+                    s.each = Some((Node::new(Value::String(Str::from(k.clone())), v.span), v));
                     s.each_of = of.clone();
+                    let k = k.to_string();
                     out.push((
                         k.clone(),
                         make(Some((k.clone(), super::expand::Key::Str(k))), &mut s),
@@ -567,7 +569,7 @@ impl Eval<'_> {
                 .collect(),
             super::expand::Expansion::Keyed(items, _) => items
                 .iter()
-                .map(|(k, _)| Expr::new(ExprKind::Str(k.clone()), span))
+                .map(|(k, _)| Expr::new(ExprKind::Str(k.to_string()), span))
                 .collect(),
             _ => {
                 self.eval_indexes(ops, scope);
@@ -603,8 +605,8 @@ impl Eval<'_> {
                     .iter()
                     .map(|k| {
                         let key = match &k.kind {
-                            ExprKind::Str(s) => s.clone(),
-                            _ => String::new(),
+                            ExprKind::Str(s) => Str::from(s.as_str()),
+                            _ => Str::default(),
                         };
                         (key, one(k, &[], scope))
                     })
@@ -703,7 +705,7 @@ impl Eval<'_> {
                     Some("cwd") => self.defs[inst.root_def].dir.to_string_lossy().into_owned(),
                     _ => return Err("'path' has only module, root and cwd".into()),
                 };
-                self.apply_ops(Node::new(Value::String(v), span), rest, scope)
+                self.apply_ops(Node::new(Value::String(Str::from(v)), span), rest, scope)
             }
             "terraform" => Ok(unknown("terraform.workspace is chosen at run time", span)),
             "self" | "ephemeral" => Ok(unknown(format!("'{name}' is known only at apply"), span)),
@@ -808,7 +810,7 @@ impl Eval<'_> {
                 .output(id, n, span)
                 .map(|v| (*v).clone())
                 .unwrap_or_else(|e| unknown(e, span));
-            out.push((n.clone(), v));
+            out.push((Str::from(n.as_str()), v));
         }
         Node::new(Value::Object(out), span)
     }
@@ -876,7 +878,7 @@ impl Eval<'_> {
                 _ => {
                     let all = items
                         .iter()
-                        .map(|(k, i)| (k.clone(), self.outputs_object(*i, span)))
+                        .map(|(k, i)| (Str::from(k.as_str()), self.outputs_object(*i, span)))
                         .collect();
                     self.apply_ops(Node::new(Value::Object(all), span), ops, scope)
                 }
@@ -952,7 +954,7 @@ impl Eval<'_> {
                         };
                         let v =
                             v.ok_or_else(|| format!("{ty}.{name}[\"{key}\"] does not exist"))?;
-                        rscope.each = Some((Node::new(Value::String(key), k.span), v));
+                        rscope.each = Some((Node::new(Value::String(Str::from(key)), k.span), v));
                     }
                     rest = &rest[1..];
                 }

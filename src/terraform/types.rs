@@ -4,6 +4,7 @@
 
 use super::eval::{as_f64, fmt_float, Eval, Scope};
 use super::parse::{Expr, ExprKind};
+use crate::model::Str;
 use crate::model::{Node, Value};
 
 #[derive(Clone, Debug)]
@@ -104,9 +105,13 @@ pub fn convert(n: Node, ty: &Ty) -> Result<Node, String> {
     match (&n.value, ty) {
         (_, Ty::Any) | (Value::Unknown(_), _) | (Value::Null, _) => Ok(n),
         (Value::String(_), Ty::String) => Ok(n),
-        (Value::Int(i), Ty::String) => Ok(Node::new(Value::String(i.to_string()), span)),
-        (Value::Float(f), Ty::String) => Ok(Node::new(Value::String(fmt_float(*f)), span)),
-        (Value::Bool(b), Ty::String) => Ok(Node::new(Value::String(b.to_string()), span)),
+        (Value::Int(i), Ty::String) => Ok(Node::new(Value::String(Str::from(i.to_string())), span)),
+        (Value::Float(f), Ty::String) => {
+            Ok(Node::new(Value::String(Str::from(fmt_float(*f))), span))
+        }
+        (Value::Bool(b), Ty::String) => {
+            Ok(Node::new(Value::String(Str::from(b.to_string())), span))
+        }
         (Value::Int(_) | Value::Float(_), Ty::Number) => Ok(n),
         (Value::String(s), Ty::Number) => match s.trim().parse::<i64>() {
             Ok(i) => Ok(Node::new(Value::Int(i), span)),
@@ -176,7 +181,7 @@ pub fn convert(n: Node, ty: &Ty) -> Result<Node, String> {
                         }
                     }
                 };
-                out.push((a.name.clone(), v));
+                out.push((Str::from(a.name.as_str()), v));
             }
             Ok(Node::new(Value::Object(out), span))
         }

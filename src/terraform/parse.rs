@@ -168,35 +168,43 @@ impl Body {
 
 /// Maximum bracket depth of a text, ignoring nothing: a cheap, conservative guard.
 pub fn bracket_depth(text: &str) -> usize {
-    let mut depth = 0usize;
-    let mut max = 0usize;
-    for b in text.bytes() {
-        match b {
-            b'(' | b'[' | b'{' => {
-                depth += 1;
-                max = max.max(depth);
-            }
-            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
+    // A table and no branches: with a branch per bracket kind, this loop over every byte of
+    // every file was 3 % of a Terraform scan's samples.
+    const DELTA: [i8; 256] = {
+        let mut t = [0i8; 256];
+        t[b'(' as usize] = 1;
+        t[b'[' as usize] = 1;
+        t[b'{' as usize] = 1;
+        t[b')' as usize] = -1;
+        t[b']' as usize] = -1;
+        t[b'}' as usize] = -1;
+        t
+    };
+    let mut depth = 0i64;
+    let mut max = 0i64;
+    for &b in text.as_bytes() {
+        depth = (depth + DELTA[b as usize] as i64).max(0);
+        max = max.max(depth);
     }
-    max
+    max as usize
 }
 
 /// Longest run of `!` (`!!!!x`): each is one parser recursion. (Runs of `-` are common in
 /// comments and certificates, so negation chains are left to the big evaluation stack.)
 fn prefix_run(text: &str) -> usize {
-    let mut run = 0usize;
+    // `!` is rare: jump from one to the next, and count the run it starts.
+    let b = text.as_bytes();
     let mut max = 0usize;
-    for b in text.bytes() {
-        match b {
-            b'!' => {
-                run += 1;
-                max = max.max(run);
-            }
-            b' ' | b'\t' => {}
-            _ => run = 0,
+    let mut at = 0usize;
+    while let Some(i) = memchr::memchr(b'!', &b[at..]) {
+        let mut run = 0usize;
+        let mut j = at + i;
+        while j < b.len() && matches!(b[j], b'!' | b' ' | b'\t') {
+            run += usize::from(b[j] == b'!');
+            j += 1;
         }
+        max = max.max(run);
+        at = j;
     }
     max
 }
@@ -619,6 +627,23 @@ fn strip_prev(parts: &mut [Part]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_guards_measure_brackets_and_negation_runs() {
+        assert_eq!(bracket_depth(""), 0);
+        assert_eq!(bracket_depth("a = [{ b = (1) }]"), 3);
+        // A stray closer does not go below zero and hide later nesting.
+        assert_eq!(bracket_depth(")))]]} x = [[1]]"), 2);
+        assert_eq!(bracket_depth("{ { } { { } } }"), 3);
+        assert_eq!(prefix_run("a = 1"), 0);
+        assert_eq!(prefix_run("x = !a"), 1);
+        assert_eq!(prefix_run("x = ! !\t!!a && !!b"), 4);
+        // A line break or any other character ends a run.
+        assert_eq!(prefix_run("!!\n!!!"), 3);
+        assert_eq!(prefix_run("!!a!!"), 2);
+        assert_eq!(prefix_run("!"), 1);
+        assert_eq!(prefix_run("x !  "), 1);
+    }
 
     #[test]
     fn lowers_blocks_with_header_spans() {

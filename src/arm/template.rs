@@ -746,7 +746,7 @@ impl<'d> Evaluator<'d> {
                         .push((k.clone(), name_node.clone().unwrap_or_else(|| v.clone()))),
                     "type" => body_members.push((
                         k.clone(),
-                        Node::new(Value::String(Str::from(type_name.clone())), v.span),
+                        Node::new(Value::String(Str::from(type_name.as_str())), v.span),
                     )),
                     _ => body_members.push((k.clone(), self.value(v))),
                 }

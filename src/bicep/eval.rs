@@ -184,7 +184,7 @@ impl ResInfo {
                 ("name".into(), Node::new(self.name.clone(), span)),
                 (
                     "type".into(),
-                    Node::new(Value::String(Str::from(self.type_name.clone())), span),
+                    Node::new(Value::String(Str::from(self.type_name.as_str())), span),
                 ),
                 (
                     "apiVersion".into(),
@@ -799,7 +799,7 @@ impl<'s, 'a> Instance<'s, 'a> {
                 Some(info) => match p.name.name.as_str() {
                     "id" => Node::new(info.id.clone(), span),
                     "name" => Node::new(info.name.clone(), span),
-                    "type" => Node::new(Value::String(Str::from(info.type_name.clone())), span),
+                    "type" => Node::new(Value::String(Str::from(info.type_name.as_str())), span),
                     "apiVersion" => Node::new(
                         info.api_version
                             .clone()
@@ -1052,10 +1052,10 @@ impl<'s, 'a> Instance<'s, 'a> {
             "nameof" => {
                 return match c.args.first().map(|a| &a.kind) {
                     Some(ExprKind::Ident(id)) => {
-                        Node::new(Value::String(Str::from(id.name.clone())), span)
+                        Node::new(Value::String(Str::from(id.name.as_str())), span)
                     }
                     Some(ExprKind::Property(p)) => {
-                        Node::new(Value::String(Str::from(p.name.name.clone())), span)
+                        Node::new(Value::String(Str::from(p.name.name.as_str())), span)
                     }
                     _ => self.unknown("nameof() of an expression", r),
                 };

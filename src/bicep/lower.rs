@@ -331,7 +331,7 @@ impl Instance<'_, '_> {
                 match functions::call(
                     f,
                     vec![
-                        Value::String(Str::from(type_name.clone())),
+                        Value::String(Str::from(type_name.as_str())),
                         Value::String(n.clone()),
                     ],
                     0,
@@ -893,7 +893,7 @@ impl Instance<'_, '_> {
             let mut members: Vec<(Str, Node)> = vec![
                 (
                     "type".into(),
-                    Node::new(Value::String(Str::from(info.type_name.clone())), type_span),
+                    Node::new(Value::String(Str::from(info.type_name.as_str())), type_span),
                 ),
                 (
                     "apiVersion".into(),

@@ -310,8 +310,8 @@ fn node(v: Value) -> Node {
     Node::new(v, Span::default())
 }
 
-fn string(s: impl Into<String>) -> Value {
-    Value::String(Str::from(s.into()))
+fn string(s: impl Into<Str>) -> Value {
+    Value::String(s.into())
 }
 
 fn unknown(reason: impl Into<String>) -> Value {

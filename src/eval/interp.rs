@@ -147,7 +147,7 @@ struct Lambda<'e> {
 impl<'s> Interp<'s> {
     fn eval(&mut self, e: &Expr) -> Result<Value, EvalError> {
         match &e.kind {
-            ExprKind::String(s) => Ok(Value::String(Str::from(s.clone()))),
+            ExprKind::String(s) => Ok(Value::String(Str::from(s.as_str()))),
             ExprKind::Int(i) => Ok(Value::Int(*i)),
             ExprKind::Bool(b) => Ok(Value::Bool(*b)),
             ExprKind::Null => Ok(Value::Null),
@@ -233,7 +233,7 @@ impl<'s> Interp<'s> {
             });
         }
         self.scope
-            .call_path(name, &[Value::String(Str::from(arg.clone()))], &steps)
+            .call_path(name, &[Value::String(Str::from(arg.as_str()))], &steps)
     }
 
     fn eval_args(&mut self, args: &[Expr]) -> Result<Vec<Value>, EvalError> {

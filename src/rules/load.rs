@@ -523,7 +523,7 @@ fn absent(v: &T, at: &str) -> R<Absent> {
 /// TOML values as model values, for comparisons.
 fn value(v: &T) -> Value {
     match v {
-        T::String(s) => Value::String(Str::from(s.clone())),
+        T::String(s) => Value::String(Str::from(s.as_str())),
         T::Integer(i) => Value::Int(*i),
         T::Float(f) => Value::Float(*f),
         T::Boolean(b) => Value::Bool(*b),

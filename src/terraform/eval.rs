@@ -384,7 +384,7 @@ impl<'a> Eval<'a> {
             ExprKind::Bool(b) => Node::new(Value::Bool(*b), span),
             ExprKind::Int(i) => Node::new(Value::Int(*i), span),
             ExprKind::Number(f) => Node::new(Value::Float(*f), span),
-            ExprKind::Str(s) => Node::new(Value::String(Str::from(s.clone())), span),
+            ExprKind::Str(s) => Node::new(Value::String(Str::from(s.as_str())), span),
             ExprKind::Invalid(why) => unknown(why.clone(), span),
             ExprKind::Template(parts) => {
                 if let [Part::Interp(inner)] = parts.as_slice() {
@@ -832,7 +832,7 @@ pub fn iter_pairs(c: &Node) -> Result<Option<Vec<(Node, Node)>>, String> {
                 .into_iter()
                 .map(|(k, v)| {
                     (
-                        Node::new(Value::String(Str::from(k.clone())), v.span),
+                        Node::new(Value::String(Str::from(k.as_str())), v.span),
                         v.clone(),
                     )
                 })

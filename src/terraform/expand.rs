@@ -255,7 +255,7 @@ impl Eval<'_> {
                     .into_iter()
                     .map(|(k, v)| {
                         let mut s = Scope::new(id);
-                        s.each = Some((Node::new(Value::String(Str::from(k.clone())), v.span), v));
+                        s.each = Some((Node::new(Value::String(Str::from(k.as_str())), v.span), v));
                         s.each_of = of.clone();
                         (Key::Str(k.to_string()), s)
                     })
@@ -383,7 +383,7 @@ impl Eval<'_> {
             if matches!(n.value, Value::Null) {
                 continue;
             }
-            members.push((Str::from(a.name.clone()), n));
+            members.push((Str::from(a.name.as_str()), n));
         }
         for b in &body.blocks {
             if top && META_BLOCKS.contains(&b.kind.as_str()) {
@@ -453,7 +453,7 @@ impl Eval<'_> {
                     // No other block of this kind: whether there is any at all is unknown
                     // (the collection may be empty), so the blocks themselves are unknown.
                     // Keeping one block's shape here made "is the block set" pass.
-                    members.push((Str::from(label.clone()), u));
+                    members.push((Str::from(label.as_str()), u));
                     return;
                 }
                 // Beside other blocks of the kind: one more whose values are unknown, so

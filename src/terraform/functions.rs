@@ -644,7 +644,7 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             Ok(nv(Value::Array(
                 eval::sorted_entries(o)
                     .into_iter()
-                    .map(|(k, _)| nv(Value::String(Str::from(k.clone()))))
+                    .map(|(k, _)| nv(Value::String(Str::from(k.as_str()))))
                     .collect(),
             )))
         }
@@ -820,7 +820,7 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             for (k, v) in obj(arg(a, 0)?)? {
                 for x in list(v)? {
                     let key = s(x)?;
-                    let item = nv(Value::String(Str::from(k.clone())));
+                    let item = nv(Value::String(Str::from(k.as_str())));
                     match out.iter_mut().find(|(y, _)| *y == key) {
                         Some((
                             _,

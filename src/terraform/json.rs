@@ -248,7 +248,7 @@ pub fn to_node(j: &JNode) -> Node {
         J::Bool(b) => Value::Bool(*b),
         J::Int(i) => Value::Int(*i),
         J::Float(f) => Value::Float(*f),
-        J::Str(s) => Value::String(Str::from(s.clone())),
+        J::Str(s) => Value::String(Str::from(s.as_str())),
         J::Arr(a) => Value::Array(a.iter().map(to_node).collect()),
         J::Obj(o) => Value::Object(
             o.iter()

@@ -414,14 +414,14 @@ fn cli_values(ev: &Eval, input: &Input, roots: &[usize]) -> Vec<(Str, Node)> {
                 .ok()
                 .filter(|n| eval::deep_unknown(n).is_none())
         });
-        let node = parsed.unwrap_or_else(|| Node::new(Value::String(Str::from(v.clone())), span));
+        let node = parsed.unwrap_or_else(|| Node::new(Value::String(Str::from(v.as_str())), span));
         if !declared_anywhere(k) {
             ev.diag(Diagnostic::warning(
                 span,
                 format!("value for undeclared variable '{k}'"),
             ));
         }
-        out.push((Str::from(k.clone()), node));
+        out.push((Str::from(k.as_str()), node));
     }
     out
 }

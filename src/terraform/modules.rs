@@ -525,7 +525,7 @@ impl Eval<'_> {
                         break;
                     }
                     let mut s = scope.clone();
-                    s.each = Some((Node::new(Value::String(Str::from(k.clone())), v.span), v));
+                    s.each = Some((Node::new(Value::String(Str::from(k.as_str())), v.span), v));
                     s.each_of = of.clone();
                     let k = k.to_string();
                     out.push((

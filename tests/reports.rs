@@ -65,7 +65,7 @@ fn json_compliance_lists_every_control_with_a_status() {
 }
 
 /// The JSON report writes the compliance view field by field (so its controls render in
-/// parallel); the Markdown and HTML reports render `compliance::build`. Both must be the same
+/// parallel); the Markdown and HTML reports render `Plan::posture`. Both must be the same
 /// posture: a field added to one and not the other would show here.
 #[test]
 fn json_compliance_is_the_posture_the_other_reports_render() {
@@ -78,7 +78,8 @@ fn json_compliance_is_the_posture_the_other_reports_render() {
         rules: basegate::rules::builtin(),
         ..Default::default()
     });
-    let posture = basegate::report::compliance::build(&result, result.enforced);
+    let plan = basegate::report::compliance::Plan::new(&result, result.enforced);
+    let posture = plan.posture();
     assert_eq!(v["compliance"], serde_json::to_value(&posture).unwrap());
 }
 

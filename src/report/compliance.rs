@@ -70,15 +70,15 @@ impl Status {
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct ResourceVerdict {
-    pub address: String,
-    pub file: String,
+pub struct ResourceVerdict<'a> {
+    pub address: &'a str,
+    pub file: &'a str,
     pub line: u32,
     pub outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct Control {
+pub struct Control<'a> {
     pub framework: &'static str,
     pub id: String,
     pub title: String,
@@ -88,7 +88,7 @@ pub struct Control {
     pub level: Option<u8>,
     pub status: Status,
     pub rules: Vec<String>,
-    pub resources: Vec<ResourceVerdict>,
+    pub resources: Vec<ResourceVerdict<'a>>,
     /// Why the status is what it is, when the status alone would mislead.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<&'static str>,
@@ -100,12 +100,12 @@ pub const UNDECLARED_NOTE: &str =
     "not declared in the scanned files: it may be managed elsewhere; verify where it is";
 
 #[derive(Clone, Debug, Serialize)]
-pub struct Posture {
+pub struct Posture<'a> {
     pub enforced: Enforced,
-    pub controls: Vec<Control>,
+    pub controls: Vec<Control<'a>>,
 }
 
-impl Posture {
+impl<'a> Posture<'a> {
     /// Counts per status, for summaries.
     pub fn counts(&self, framework: &str) -> BTreeMap<Status, usize> {
         let mut m = BTreeMap::new();
@@ -116,8 +116,8 @@ impl Posture {
     }
 
     /// Sections in order with their controls.
-    pub fn sections(&self, framework: &str) -> Vec<(String, Vec<&Control>)> {
-        let mut out: Vec<(String, Vec<&Control>)> = Vec::new();
+    pub fn sections(&self, framework: &str) -> Vec<(String, Vec<&Control<'a>>)> {
+        let mut out: Vec<(String, Vec<&Control<'a>>)> = Vec::new();
         for c in self.controls.iter().filter(|c| c.framework == framework) {
             match out.iter_mut().find(|(s, _)| *s == c.section) {
                 Some((_, v)) => v.push(c),
@@ -145,14 +145,19 @@ fn cis_section(id: &str) -> &'static str {
     }
 }
 
-pub fn build(result: &ScanResult, enforced: Enforced) -> Posture {
-    use rayon::prelude::*;
-    let plan = Plan::new(result, enforced);
-    let controls = (0..plan.len())
-        .into_par_iter()
-        .map(|i| plan.control(i))
-        .collect();
-    Posture { enforced, controls }
+impl Plan<'_> {
+    /// Every control, judged: the posture the Markdown and HTML reports show.
+    pub fn posture(&self) -> Posture<'_> {
+        use rayon::prelude::*;
+        let controls = (0..self.len())
+            .into_par_iter()
+            .map(|i| self.control(i))
+            .collect();
+        Posture {
+            enforced: self.enforced,
+            controls,
+        }
+    }
 }
 
 /// What each control of the enforced baseline is and which rules check it, in report order,
@@ -167,6 +172,7 @@ pub struct Plan<'r> {
     /// Evaluations by rule, in their order: a control reads only its rules'.
     by_rule: Vec<Vec<&'r crate::check::Evaluation>>,
     files: Vec<std::sync::Arc<crate::source::SourceFile>>,
+    enforced: Enforced,
 }
 
 struct Spec {
@@ -200,6 +206,7 @@ impl<'r> Plan<'r> {
             active_fail,
             by_rule,
             files: result.sources.files(),
+            enforced,
         }
     }
 
@@ -212,7 +219,7 @@ impl<'r> Plan<'r> {
     }
 
     /// The `i`th control with its verdict and the resources behind it.
-    pub fn control(&self, i: usize) -> Control {
+    pub fn control(&self, i: usize) -> Control<'_> {
         let spec = &self.specs[i];
         let (status, resources, note) = match spec.fixed {
             Some(status) => (status, Vec::new(), None),
@@ -235,7 +242,10 @@ impl<'r> Plan<'r> {
         }
     }
 
-    fn verdicts(&self, rules: &[usize]) -> (Status, Vec<ResourceVerdict>, Option<&'static str>) {
+    fn verdicts(
+        &self,
+        rules: &[usize],
+    ) -> (Status, Vec<ResourceVerdict<'_>>, Option<&'static str>) {
         let result = self.result;
         // Per rule: the worst outcome, and whether any resource passed.
         let mut per_rule: BTreeMap<usize, (Status, bool)> = BTreeMap::new();
@@ -264,8 +274,8 @@ impl<'r> Plan<'r> {
             let res = result.model.get(ev.resource);
             let src = &self.files[res.file.0 as usize];
             resources.push(ResourceVerdict {
-                address: res.address.clone(),
-                file: src.rel_path.clone(),
+                address: &res.address,
+                file: &src.rel_path,
                 line: src.line(res.header.start),
                 outcome: outcome.label(),
             });
@@ -283,7 +293,7 @@ impl<'r> Plan<'r> {
             })
             .min()
             .unwrap_or(Status::NotApplicable);
-        resources.sort_by(|a, b| (&a.file, a.line, &a.address).cmp(&(&b.file, b.line, &b.address)));
+        resources.sort_by(|a, b| (a.file, a.line, a.address).cmp(&(b.file, b.line, b.address)));
         resources
             .dedup_by(|a, b| a.address == b.address && a.file == b.file && a.outcome == b.outcome);
         if resources.is_empty()

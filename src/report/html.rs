@@ -99,8 +99,8 @@ fn control_row(c: &Control, out: &mut dyn Write) -> std::io::Result<()> {
                     "<li><span class=\"st {}\">{}</span> <code>{}</code> — <code>{}:{}</code></li>",
                     r.outcome.replace(' ', "-"),
                     esc(r.outcome),
-                    esc(&r.address),
-                    esc(&r.file),
+                    esc(r.address),
+                    esc(r.file),
                     r.line
                 )
             })
@@ -134,7 +134,8 @@ pub fn render(
     opts: &RenderOptions,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
-    let posture = compliance::build(result, result.enforced);
+    let plan = compliance::Plan::new(result, result.enforced);
+    let posture = plan.posture();
     let active: Vec<_> = result.active().collect();
     let files = result.stats.arm.files + result.stats.bicep.files + result.stats.terraform.files;
     writeln!(

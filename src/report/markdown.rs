@@ -16,7 +16,8 @@ pub fn render(
     opts: &RenderOptions,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
-    let posture = compliance::build(result, result.enforced);
+    let plan = compliance::Plan::new(result, result.enforced);
+    let posture = plan.posture();
     let active: Vec<_> = result.active().collect();
     let verdict = match gate(result, opts.fail_on) {
         Gate::Pass => "✅ **Gate passed**",

@@ -91,6 +91,8 @@ pub(crate) struct Table {
     /// Nested resources by symbol: in scope inside their parent's body (the first one
     /// wins when two parents nest the same name).
     pub nested: HashMap<String, ResPath>,
+    /// Parameters and variables: the slots an instance may fill.
+    slots: usize,
 }
 
 impl Table {
@@ -121,10 +123,15 @@ impl Table {
         for (i, s) in statements.iter().enumerate() {
             super::lower::collect_nested(s, &mut vec![i], &mut nested);
         }
+        let slots = statements
+            .iter()
+            .filter(|s| matches!(s.kind, StatementKind::Param(_) | StatementKind::Var(_)))
+            .count();
         Table {
             syms,
             target_scope,
             nested,
+            slots,
         }
     }
 }
@@ -138,6 +145,10 @@ pub(super) struct Syms {
 
 impl Syms {
     pub fn get(&self, name: &str) -> Option<&Sym> {
+        // Most files import nothing: no hashing for an empty map.
+        if self.imported.is_empty() {
+            return self.table.syms.get(name);
+        }
         self.imported
             .get(name)
             .or_else(|| self.table.syms.get(name))
@@ -253,16 +264,19 @@ impl<'s, 'a> Instance<'s, 'a> {
         prefix: String,
         call_chain: Vec<Span>,
     ) -> Instance<'s, 'a> {
+        let table = unit.table();
         let mut inst = Instance {
             loop_cache: HashMap::new(),
             dep_log: None,
             sess,
+            // Room for every parameter and variable: growing the map as they are evaluated
+            // rehashed it several times per instance.
+            slots: HashMap::with_capacity(table.slots),
             syms: Syms {
-                table: unit.table(),
+                table,
                 imported: HashMap::new(),
             },
             unit,
-            slots: HashMap::new(),
             given,
             locals: Vec::new(),
             res_memo: HashMap::new(),

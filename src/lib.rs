@@ -276,7 +276,7 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         .filter(|(_, k, _)| matches!(k, FileKind::Bicep | FileKind::BicepParam))
         .map(|(id, _, _)| *id)
         .collect();
-    let mut bicep_out = if bicep_files.is_empty() {
+    let bicep_out = if bicep_files.is_empty() {
         bicep::Output::default()
     } else {
         bicep::evaluate_with(&sources, &bicep_files, &root, &settle)
@@ -316,29 +316,19 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
     if let Some(f) = opts.after_evaluation {
         f();
     }
-    // ARM resources, then Bicep, then Terraform. When only one language has any, its list
-    // is taken as it is: copying it into a new one (ten thousand resources of ~270 bytes)
-    // faulted in fresh pages just after the allocator had given memory back.
-    let arm_n: usize = arm_out.iter().map(|o| o.resources.len()).sum();
-    let tf_n = tf_out.as_ref().map_or(0, |o| o.resources.len());
-    let mut resources = Vec::new();
-    if arm_n == 0 && tf_n == 0 {
-        resources = std::mem::take(&mut bicep_out.resources);
-    } else if arm_n == 0 && bicep_out.resources.is_empty() {
-        if let Some(o) = &mut tf_out {
-            resources = std::mem::take(&mut o.resources);
-        }
-    } else {
-        resources.reserve_exact(arm_n + bicep_out.resources.len() + tf_n);
-    }
+    let mut resources = Vec::with_capacity(
+        arm_out.iter().map(|o| o.resources.len()).sum::<usize>()
+            + bicep_out.resources.len()
+            + tf_out.as_ref().map_or(0, |o| o.resources.len()),
+    );
     for o in arm_out {
         resources.extend(o.resources);
         diagnostics.extend(o.diagnostics);
     }
-    resources.append(&mut bicep_out.resources);
+    resources.extend(bicep_out.resources);
     diagnostics.extend(bicep_out.diagnostics);
-    if let Some(mut o) = tf_out {
-        resources.append(&mut o.resources);
+    if let Some(o) = tf_out {
+        resources.extend(o.resources);
         diagnostics.extend(o.diagnostics);
     }
 

@@ -143,12 +143,10 @@ pub fn normalize(p: &Path) -> PathBuf {
 }
 
 /// [`normalize`] on the bytes of a `/`-separated path, as module references need it
-/// (`dir/../../modules/x.bicep`). None for what only [`lexical`] answers: another
-/// separator, a `..` above the start, nothing left.
+/// (`dir/../../modules/x.bicep`). None for what only [`lexical`] answers: a `..` above the
+/// start, nothing left.
+#[cfg(unix)]
 fn resolved_bytes(p: &Path) -> Option<PathBuf> {
-    if cfg!(not(unix)) {
-        return None;
-    }
     let b = p.as_os_str().as_encoded_bytes();
     let mut parts: Vec<&[u8]> = Vec::new();
     for c in b.split(|&c| c == b'/') {
@@ -170,11 +168,14 @@ fn resolved_bytes(p: &Path) -> Option<PathBuf> {
         }
         out.extend_from_slice(c);
     }
-    #[cfg(unix)]
-    return Some(PathBuf::from(
+    Some(PathBuf::from(
         <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(out),
-    ));
-    #[cfg(not(unix))]
+    ))
+}
+
+/// Elsewhere paths have other separators and prefixes: [`lexical`] answers.
+#[cfg(not(unix))]
+fn resolved_bytes(_: &Path) -> Option<PathBuf> {
     None
 }
 
@@ -208,7 +209,7 @@ fn lexical(p: &Path) -> PathBuf {
 /// components was 5 ms of CPU on the Bicep set (every module reference is keyed by its
 /// absolute path); most paths are clean, and a byte scan says so.
 pub fn is_clean(p: &Path) -> bool {
-    if std::path::MAIN_SEPARATOR != '/' {
+    if cfg!(not(unix)) {
         return false;
     }
     let b = p.as_os_str().as_encoded_bytes();

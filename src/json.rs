@@ -9,8 +9,7 @@
 //! caps nesting so hostile input cannot exhaust the stack, and keeps comment ranges for
 //! inline suppressions.
 
-use crate::model::Str;
-use crate::model::{Node, Value};
+use crate::model::{Node, Str, Value};
 use crate::source::{FileId, Span};
 
 /// Deeper nesting than this is refused. Real templates stay under 30 levels; the cap keeps

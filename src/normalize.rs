@@ -9,8 +9,7 @@
 //! stay in the model too; folded values keep the child's spans, so a finding points at the
 //! line the author wrote.
 
-use crate::model::Str;
-use crate::model::{Dialect, Node, Resource, Value};
+use crate::model::{Dialect, Node, Resource, Str, Value};
 use crate::source::FileId;
 use foldhash::{HashMap, HashMapExt};
 

@@ -10,8 +10,7 @@
 
 use super::expr;
 use crate::eval::interp::{self, EvalError, Scope};
-use crate::model::Str;
-use crate::model::{Diagnostic, Dialect, EdgeKind, Language, Link, Node, Resource, Value};
+use crate::model::{Diagnostic, Dialect, EdgeKind, Language, Link, Node, Resource, Str, Value};
 use crate::source::{FileId, Span};
 use foldhash::{HashMap, HashMapExt};
 

@@ -10,8 +10,7 @@
 use super::modules::{Loader, Unit};
 use super::syntax::*;
 use crate::eval::functions::{self, values_equal};
-use crate::model::Str;
-use crate::model::{Diagnostic, Node, Unknown, Value};
+use crate::model::{Diagnostic, Node, Str, Unknown, Value};
 use crate::source::{FileId, Span};
 use foldhash::{HashMap, HashMapExt};
 use std::path::PathBuf;
@@ -82,7 +81,7 @@ pub(super) enum Sym {
 
 /// What a file's statements declare: the same for every instance of the file (each module
 /// call, each parameter file), so built once per file ([`Unit::table`]) and shared. Building
-/// it per instance was a fifth of the symbol-table hashing of a Bicep scan.
+/// it per instance was a tenth of a Bicep scan's hashing samples (45 of 446).
 pub(crate) struct Table {
     /// Top-level names.
     syms: HashMap<String, Sym>,
@@ -99,6 +98,7 @@ impl Table {
     pub(super) fn of(unit: &Unit) -> Table {
         let mut syms = HashMap::new();
         let mut target_scope = "resourcegroup".to_string();
+        let mut slots = 0;
         let statements = &unit.parsed.program.statements;
         for (i, s) in statements.iter().enumerate() {
             let (name, sym) = match &s.kind {
@@ -117,16 +117,13 @@ impl Table {
                 }
                 _ => continue,
             };
+            slots += usize::from(matches!(sym, Sym::Param(_) | Sym::Var(_)));
             syms.insert(name.name.clone(), sym);
         }
         let mut nested = HashMap::new();
         for (i, s) in statements.iter().enumerate() {
             super::lower::collect_nested(s, &mut vec![i], &mut nested);
         }
-        let slots = statements
-            .iter()
-            .filter(|s| matches!(s.kind, StatementKind::Param(_) | StatementKind::Var(_)))
-            .count();
         Table {
             syms,
             target_scope,
@@ -201,8 +198,8 @@ impl ResInfo {
                     "apiVersion".into(),
                     Node::new(
                         self.api_version
-                            .clone()
-                            .map(|v| Value::String(Str::from(v.as_str())))
+                            .as_deref()
+                            .map(|v| Value::String(Str::from(v)))
                             .unwrap_or_else(|| unknown_value("no API version")),
                         span,
                     ),
@@ -816,8 +813,8 @@ impl<'s, 'a> Instance<'s, 'a> {
                     "type" => Node::new(Value::String(Str::from(info.type_name.as_str())), span),
                     "apiVersion" => Node::new(
                         info.api_version
-                            .clone()
-                            .map(|v| Value::String(Str::from(v.as_str())))
+                            .as_deref()
+                            .map(|v| Value::String(Str::from(v)))
                             .unwrap_or(Value::Null),
                         span,
                     ),

@@ -12,8 +12,7 @@ use super::eval::{
 use super::syntax::*;
 use crate::arm::template::mark_conditional;
 use crate::eval::functions;
-use crate::model::Str;
-use crate::model::{Dialect, EdgeKind, Language, Link, Node, Resource, Value};
+use crate::model::{Dialect, EdgeKind, Language, Link, Node, Resource, Str, Value};
 use crate::source::Span;
 use foldhash::{HashMap, HashMapExt};
 use std::cell::RefCell;
@@ -899,8 +898,8 @@ impl Instance<'_, '_> {
                     "apiVersion".into(),
                     Node::new(
                         info.api_version
-                            .clone()
-                            .map(|v| Value::String(Str::from(v.as_str())))
+                            .as_deref()
+                            .map(|v| Value::String(Str::from(v)))
                             .unwrap_or_else(|| unknown_value("no API version")),
                         type_span,
                     ),

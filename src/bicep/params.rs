@@ -7,8 +7,7 @@
 use super::eval::{Instance, Session, Sym};
 use super::modules::{using_target, Unit};
 use super::syntax::StatementKind;
-use crate::model::Str;
-use crate::model::{Diagnostic, Node};
+use crate::model::{Diagnostic, Node, Str};
 use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 

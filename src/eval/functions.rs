@@ -72,8 +72,7 @@
 //! | `parameters`, `variables`, `copyIndex` | deployment | context: the scope's job; Unknown when it does not answer |
 
 use crate::eval::interp::EvalError;
-use crate::model::Str;
-use crate::model::{Node, Unknown, Value};
+use crate::model::{Node, Str, Unknown, Value};
 use crate::source::Span;
 use sha2::{Digest, Sha256};
 use std::cmp::Ordering;

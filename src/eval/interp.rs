@@ -12,8 +12,7 @@
 
 use crate::arm::expr::{Expr, ExprKind};
 use crate::eval::functions::{self, values_equal};
-use crate::model::Str;
-use crate::model::{Node, Value};
+use crate::model::{Node, Str, Value};
 use crate::source::Span;
 
 /// Why an expression could not be evaluated. Offsets are into the expression source (the

@@ -3,8 +3,7 @@
 
 use super::assert::{Absent, Assertion, Op, Path, Pattern};
 use super::{Check, CisRef, Controls, Remediation, Rule, Severity, Undeclared};
-use crate::model::Str;
-use crate::model::{Dialect, EdgeKind, Node, Value};
+use crate::model::{Dialect, EdgeKind, Node, Str, Value};
 use crate::source::Span;
 use toml::Value as T;
 

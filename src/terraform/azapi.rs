@@ -5,8 +5,7 @@
 
 use super::eval::{unknown, Eval, Scope};
 use super::parse::{Block, ExprKind};
-use crate::model::Str;
-use crate::model::{Dialect, EdgeKind, Language, Link, Node, Resource, Value};
+use crate::model::{Dialect, EdgeKind, Language, Link, Node, Resource, Str, Value};
 use crate::source::Span;
 
 pub fn lower(ev: &Eval, block: &Block, scope: &mut Scope, links: &mut Vec<Link>) -> Resource {

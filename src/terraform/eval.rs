@@ -10,8 +10,7 @@
 
 use super::modules::{Inst, ModuleDef};
 use super::parse::{BinOp, Expr, ExprKind, ForExpr, Op, Part};
-use crate::model::Str;
-use crate::model::{Diagnostic, Node, Unknown, Value};
+use crate::model::{Diagnostic, Node, Str, Unknown, Value};
 use crate::source::Span;
 use foldhash::{HashMap, HashMapExt};
 use std::cell::{Cell, RefCell};

@@ -3,8 +3,7 @@
 
 use super::eval::{self, unknown, Eval, Scope};
 use super::parse::{Block, Body, Expr, ExprKind, Op};
-use crate::model::Str;
-use crate::model::{Diagnostic, Dialect, EdgeKind, Language, Link, Node, Resource, Value};
+use crate::model::{Diagnostic, Dialect, EdgeKind, Language, Link, Node, Resource, Str, Value};
 use crate::source::Span;
 
 /// Instances per resource, module call or dynamic block before the rest are dropped.

@@ -8,8 +8,7 @@ use super::eval::{
     self, as_f64, deep_unknown, equal, fmt_float, to_string, unknown, Eval, Flow, Scope, R,
 };
 use super::parse::Expr;
-use crate::model::Str;
-use crate::model::{Diagnostic, Node, Value};
+use crate::model::{Diagnostic, Node, Str, Value};
 use crate::source::Span;
 use std::net::{Ipv4Addr, Ipv6Addr};
 

@@ -2,8 +2,7 @@
 //! syntax (`.tf.json`, `.tfvars.json`) to the same tree the HCL parser produces.
 
 use super::parse::{self, Attr, Block, Body, Expr, ExprKind};
-use crate::model::Str;
-use crate::model::{Diagnostic, Node, Value};
+use crate::model::{Diagnostic, Node, Str, Value};
 use crate::source::{FileId, Span};
 
 const MAX_DEPTH: usize = 256;

@@ -21,8 +21,7 @@ mod plan;
 mod types;
 mod version;
 
-use crate::model::Str;
-use crate::model::{Diagnostic, Node, Resource, Value};
+use crate::model::{Diagnostic, Node, Resource, Str, Value};
 use crate::source::{FileId, Span};
 use eval::{Eval, Scope};
 use foldhash::{HashMap, HashMapExt};

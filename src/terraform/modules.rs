@@ -5,8 +5,7 @@
 use super::eval::{self, unknown, Eval, Lazy, Scope, R};
 use super::parse::{Attr, Block, Body, Expr, ExprKind, Op};
 use super::types;
-use crate::model::Str;
-use crate::model::{Diagnostic, Node, Value};
+use crate::model::{Diagnostic, Node, Str, Value};
 use crate::source::{FileId, Span};
 use foldhash::{HashMap, HashMapExt};
 use std::cell::RefCell;

@@ -4,8 +4,7 @@
 
 use super::eval::{as_f64, fmt_float, Eval, Scope};
 use super::parse::{Expr, ExprKind};
-use crate::model::Str;
-use crate::model::{Node, Value};
+use crate::model::{Node, Str, Value};
 
 #[derive(Clone, Debug)]
 pub enum Ty {

@@ -9,7 +9,7 @@
 //! caps nesting so hostile input cannot exhaust the stack, and keeps comment ranges for
 //! inline suppressions.
 
-use crate::model::{Node, Str, Value};
+use crate::model::{Node, Seq, Str, Value};
 use crate::source::{FileId, Span};
 
 /// Deeper nesting than this is refused. Real templates stay under 30 levels; the cap keeps
@@ -320,7 +320,7 @@ impl<'a> Parser<'a> {
     fn array(&mut self) -> Result<Node, JsonError> {
         let start = self.pos;
         self.pos += 1;
-        let mut items = Vec::new();
+        let mut items = Seq::new();
         loop {
             self.skip_ws()?;
             match self.src.get(self.pos) {
@@ -349,7 +349,7 @@ impl<'a> Parser<'a> {
     fn object(&mut self) -> Result<Node, JsonError> {
         let start = self.pos;
         self.pos += 1;
-        let mut members: Vec<(Str, Node)> = Vec::new();
+        let mut members: Seq<(Str, Node)> = Seq::new();
         loop {
             self.skip_ws()?;
             match self.src.get(self.pos) {
@@ -374,7 +374,7 @@ impl<'a> Parser<'a> {
             self.skip_ws()?;
             let value = self.value()?;
             // Duplicate names: the last one wins, as in Azure's JSON reader.
-            if let Some(slot) = members.iter_mut().find(|(k, _)| *k == key) {
+            if let Some(slot) = members.make_mut().iter_mut().find(|(k, _)| *k == key) {
                 slot.1 = value;
             } else {
                 members.push((Str::from(key), value));

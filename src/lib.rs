@@ -208,18 +208,10 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
                 .filter(|r| r.language != model::Language::Terraform)
                 .for_each(|r| p.apply(r));
         }
-        // What is kept lies scattered among the pages of the file's freed parse and
-        // evaluation trees, which then cannot be returned to the OS. A fresh copy packs it
-        // (ARM corpus: 9 MB less resident at the peak).
-        // Terraform bodies are projected only after linking (below): packing them here
-        // would copy every full body for nothing.
-        let projected = resources
-            .iter()
-            .any(|r| r.language != model::Language::Terraform);
-        if projection.is_some() && projected {
-            let packed: Vec<model::Resource> = resources.to_vec();
-            *resources = packed;
-        }
+        // The projection builds the kept arrays and objects afresh, so what is kept is
+        // already packed. (Copying every resource after it used to save 9 MB at the ARM
+        // peak; since arrays and objects are shared on copy it saves nothing: 65.6 against
+        // 66.8 MB, and Bicep 50.9 against 50.6 MB.)
     };
     if let Some(p) = explicit_params {
         // A parameter file named on the command line may itself look like a template.

@@ -221,7 +221,11 @@ fn merge_into(target: &mut crate::model::Node, patch: crate::model::Node) {
                 {
                     continue;
                 }
-                match dst.iter_mut().find(|(dk, _)| dk.eq_ignore_ascii_case(&k)) {
+                match dst
+                    .make_mut()
+                    .iter_mut()
+                    .find(|(dk, _)| dk.eq_ignore_ascii_case(&k))
+                {
                     Some((_, slot)) => merge_into(slot, v),
                     None => dst.push((k, v)),
                 }

@@ -14,6 +14,10 @@ use std::fmt;
 /// a variable); up to 24 bytes are held inline, without an allocation.
 pub type Str = compact_str::CompactString;
 
+/// The arrays and objects of a value tree: shared, not copied, when a value is copied
+/// (a module parameter, a variable's every use, a cached module result); copied on write.
+pub type Seq<T> = ecow::EcoVec<T>;
+
 /// A value with the span where it was written (for module inputs: where the caller wrote it).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
@@ -28,9 +32,9 @@ pub enum Value {
     Int(i64),
     Float(f64),
     String(Str),
-    Array(Vec<Node>),
+    Array(Seq<Node>),
     /// Keys keep their written order. Lookups are case-insensitive in the ARM dialect.
-    Object(Vec<(Str, Node)>),
+    Object(Seq<(Str, Node)>),
     /// Present, but not decidable statically. The reason says why, for `--explain`-style output.
     Unknown(Unknown),
 }
@@ -74,6 +78,7 @@ impl Node {
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Node> {
         match &mut self.value {
             Value::Object(members) => members
+                .make_mut()
                 .iter_mut()
                 .find(|(k, _)| k.eq_ignore_ascii_case(key))
                 .map(|(_, v)| v),
@@ -151,17 +156,44 @@ impl Node {
     /// expression, so findings inside it point at the expression that produced it.
     pub fn respan(&mut self, span: Span) {
         self.span = span;
+        // A shared array or object is copied only if a span in it changes.
         match &mut self.value {
-            Value::Array(items) => items.iter_mut().for_each(|n| n.respan(span)),
-            Value::Object(members) => members.iter_mut().for_each(|(_, n)| n.respan(span)),
+            Value::Array(items) if !items.iter().all(|n| n.all_spans(span)) => {
+                items.make_mut().iter_mut().for_each(|n| n.respan(span))
+            }
+            Value::Object(members) if !members.iter().all(|(_, n)| n.all_spans(span)) => members
+                .make_mut()
+                .iter_mut()
+                .for_each(|(_, n)| n.respan(span)),
             _ => {}
         }
+    }
+
+    /// Whether every node of this tree has `span`.
+    pub fn all_spans(&self, span: Span) -> bool {
+        self.span == span
+            && match &self.value {
+                Value::Array(items) => items.iter().all(|n| n.all_spans(span)),
+                Value::Object(members) => members.iter().all(|(_, n)| n.all_spans(span)),
+                _ => true,
+            }
+    }
+
+    /// Whether any node of this tree has `span`.
+    pub fn any_span(&self, span: Span) -> bool {
+        self.span == span
+            || match &self.value {
+                Value::Array(items) => items.iter().any(|n| n.any_span(span)),
+                Value::Object(members) => members.iter().any(|(_, n)| n.any_span(span)),
+                _ => false,
+            }
     }
 
     /// Sets `key` in an object, replacing an existing member (case-insensitively).
     pub fn set(&mut self, key: &str, node: Node) {
         if let Value::Object(members) = &mut self.value {
             if let Some(slot) = members
+                .make_mut()
                 .iter_mut()
                 .find(|(k, _)| k.eq_ignore_ascii_case(key))
             {
@@ -468,12 +500,12 @@ mod tests {
     #[test]
     fn walk_leaves_gives_dotted_paths_to_a_depth() {
         let n = |v| Node::new(v, Span::default());
-        let tree = n(Value::Object(vec![
+        let tree = n(Value::Object(ecow::eco_vec![
             ("a".into(), n(Value::Int(1))),
             (
                 "b".into(),
-                n(Value::Array(vec![
-                    n(Value::Object(vec![("c".into(), n(Value::Null))])),
+                n(Value::Array(ecow::eco_vec![
+                    n(Value::Object(ecow::eco_vec![("c".into(), n(Value::Null))])),
                     n(Value::Bool(true)),
                 ])),
             ),

@@ -97,11 +97,11 @@ pub fn run(resources: &mut [Resource]) {
             .body
             .get("properties")
             .cloned()
-            .unwrap_or_else(|| Node::new(Value::Object(Vec::new()), r.header));
+            .unwrap_or_else(|| Node::new(Value::Object(Vec::new().into()), r.header));
         let item = match fold.how {
             How::MergeInto(_) => props,
             How::AppendTo(_) => Node::new(
-                Value::Object(vec![
+                Value::Object(ecow::eco_vec![
                     (
                         Str::from("name"),
                         Node::new(Value::String(Str::from(last)), r.header),
@@ -117,12 +117,16 @@ pub fn run(resources: &mut [Resource]) {
         let body = &mut resources[parent].body;
         match fold.how {
             How::MergeInto(path) => {
-                let Some(target) = ensure(body, path, || Value::Object(Vec::new())) else {
+                let Some(target) = ensure(body, path, || Value::Object(Vec::new().into())) else {
                     continue;
                 };
                 if let (Value::Object(dst), Value::Object(src)) = (&mut target.value, item.value) {
                     for (k, v) in src {
-                        match dst.iter_mut().find(|(dk, _)| dk.eq_ignore_ascii_case(&k)) {
+                        match dst
+                            .make_mut()
+                            .iter_mut()
+                            .find(|(dk, _)| dk.eq_ignore_ascii_case(&k))
+                        {
                             // The child is applied after the parent, so its value wins.
                             Some(slot) => slot.1 = v,
                             None => dst.push((k, v)),
@@ -131,7 +135,7 @@ pub fn run(resources: &mut [Resource]) {
                 }
             }
             How::AppendTo(path) => {
-                let Some(target) = ensure(body, path, || Value::Array(Vec::new())) else {
+                let Some(target) = ensure(body, path, || Value::Array(Vec::new().into())) else {
                     continue;
                 };
                 if let Value::Array(items) = &mut target.value {
@@ -158,7 +162,7 @@ fn ensure<'a>(
             let v = if i + 1 == path.len() {
                 empty()
             } else {
-                Value::Object(Vec::new())
+                Value::Object(Vec::new().into())
             };
             let span = cur.span;
             cur.set(seg, Node::new(v, span));

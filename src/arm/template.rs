@@ -10,7 +10,9 @@
 
 use super::expr;
 use crate::eval::interp::{self, EvalError, Scope};
-use crate::model::{Diagnostic, Dialect, EdgeKind, Language, Link, Node, Resource, Str, Value};
+use crate::model::{
+    Diagnostic, Dialect, EdgeKind, Language, Link, Node, Resource, Seq, Str, Value,
+};
 use crate::source::{FileId, Span};
 use foldhash::{HashMap, HashMapExt};
 
@@ -199,7 +201,7 @@ impl<'d> Evaluator<'d> {
                 node.span,
             ),
             Value::Object(members) => {
-                let mut out: Vec<(Str, Node)> = Vec::with_capacity(members.len());
+                let mut out: Seq<(Str, Node)> = Seq::with_capacity(members.len());
                 for (k, v) in members {
                     if k.eq_ignore_ascii_case("copy") {
                         if let Some(expanded) = self.property_copy(v) {
@@ -257,7 +259,7 @@ impl<'d> Evaluator<'d> {
             Value::String(s) => s.parse().ok(),
             _ => None,
         };
-        let mut items = Vec::new();
+        let mut items = Seq::new();
         match n {
             Some(n) => {
                 let n = self.cap_copy(n, count.span, name);
@@ -280,7 +282,7 @@ impl<'d> Evaluator<'d> {
                 self.copies.pop();
                 // The array's length is unknown but its items look like this one: keep the
                 // item so a rule can still check what does not depend on the index.
-                Node::new(Value::Array(vec![item]), span)
+                Node::new(Value::Array(ecow::eco_vec![item]), span)
             }
         }
     }
@@ -716,7 +718,7 @@ impl<'d> Evaluator<'d> {
             .get("apiVersion")
             .map(|a| self.value(a))
             .and_then(|a| a.as_str().map(str::to_string));
-        let mut body_members = Vec::new();
+        let mut body_members = Seq::new();
         let mut children = None;
         let mut nested_template = None;
         let is_deployment = type_name.eq_ignore_ascii_case("Microsoft.Resources/deployments");
@@ -739,7 +741,8 @@ impl<'d> Evaluator<'d> {
                                 }
                             }
                         }
-                        body_members.push((k.clone(), Node::new(Value::Object(props), v.span)));
+                        body_members
+                            .push((k.clone(), Node::new(Value::Object(props.into()), v.span)));
                     }
                     "name" => body_members
                         .push((k.clone(), name_node.clone().unwrap_or_else(|| v.clone()))),

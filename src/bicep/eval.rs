@@ -10,7 +10,7 @@
 use super::modules::{Loader, Unit};
 use super::syntax::*;
 use crate::eval::functions::{self, values_equal};
-use crate::model::{Diagnostic, Node, Str, Unknown, Value};
+use crate::model::{Diagnostic, Node, Seq, Str, Unknown, Value};
 use crate::source::{FileId, Span};
 use foldhash::{HashMap, HashMapExt};
 use std::path::PathBuf;
@@ -187,7 +187,7 @@ pub(super) struct ResInfo {
 impl ResInfo {
     pub fn value(&self, span: Span) -> Node {
         Node::new(
-            Value::Object(vec![
+            Value::Object(ecow::eco_vec![
                 ("id".into(), Node::new(self.id.clone(), span)),
                 ("name".into(), Node::new(self.name.clone(), span)),
                 (
@@ -656,7 +656,7 @@ impl<'s, 'a> Instance<'s, 'a> {
                         }
                     }
                 }
-                v(Value::Array(out))
+                v(Value::Array(out.into()))
             }
             ExprKind::Object(items) => self.object(items, e.range),
             ExprKind::Property(p) => match self.leaf(e) {
@@ -751,7 +751,7 @@ impl<'s, 'a> Instance<'s, 'a> {
 
     fn object(&mut self, items: &[ObjectItem], r: TextRange) -> Node {
         let span = self.span(r);
-        let mut out: Vec<(Str, Node)> = Vec::with_capacity(items.len());
+        let mut out: Seq<(Str, Node)> = Seq::with_capacity(items.len());
         let mut open = false;
         for it in items {
             match it {
@@ -942,7 +942,7 @@ impl<'s, 'a> Instance<'s, 'a> {
     fn for_expr(&mut self, f: &ForExpr, r: TextRange) -> Node {
         let span = self.span(r);
         let iterable = self.expr(&f.iterable);
-        let mut out = Vec::new();
+        let mut out = Seq::new();
         match iterable.value {
             Value::Array(items) => {
                 let n = self.cap_loop(items.len(), f.iterable.range);
@@ -1185,11 +1185,11 @@ impl<'s, 'a> Instance<'s, 'a> {
                 let x = self.apply(&c.args[1], vec![v]);
                 out.push((k, x));
             }
-            return Node::new(Value::Object(out), span);
+            return Node::new(Value::Object(out.into()), span);
         }
         let items = match coll.value {
             Value::Array(a) => a,
-            Value::Null if name != "reduce" => Vec::new(),
+            Value::Null if name != "reduce" => Vec::new().into(),
             Value::Unknown(u) => return Node::new(Value::Unknown(u), span),
             _ => return self.unknown(format!("{name}() of a non-array"), r),
         };
@@ -1203,7 +1203,7 @@ impl<'s, 'a> Instance<'s, 'a> {
                     }
                     out.push(self.apply(&c.args[1], vec![it, idx(i)]));
                 }
-                Node::new(Value::Array(out), span)
+                Node::new(Value::Array(out.into()), span)
             }
             "filter" => {
                 let mut out = Vec::new();
@@ -1217,7 +1217,7 @@ impl<'s, 'a> Instance<'s, 'a> {
                         _ => return self.unknown("filter condition not known", r),
                     }
                 }
-                Node::new(Value::Array(out), span)
+                Node::new(Value::Array(out.into()), span)
             }
             "reduce" => {
                 let mut acc = self.expr(&c.args[1]);
@@ -1253,10 +1253,10 @@ impl<'s, 'a> Instance<'s, 'a> {
                     }
                     out.insert(pos, it);
                 }
-                Node::new(Value::Array(out), span)
+                Node::new(Value::Array(out.into()), span)
             }
             "toobject" => {
-                let mut out: Vec<(Str, Node)> = Vec::new();
+                let mut out: Seq<(Str, Node)> = Seq::new();
                 for it in items {
                     if !self.burn(r) {
                         return self.unknown("evaluation budget spent", r);
@@ -1291,10 +1291,10 @@ impl<'s, 'a> Instance<'s, 'a> {
                                 ..
                             },
                         )) => a.push(it),
-                        _ => out.push((k, Node::new(Value::Array(vec![it]), span))),
+                        _ => out.push((k, Node::new(Value::Array(ecow::eco_vec![it]), span))),
                     }
                 }
-                Node::new(Value::Object(out), span)
+                Node::new(Value::Object(out.into()), span)
             }
             _ => self.unknown(format!("{name}() not evaluated"), r),
         }
@@ -1332,8 +1332,12 @@ pub(super) fn member(base: Node, key: &str, safe: bool, span: Span) -> Node {
     }
 }
 
-pub(super) fn set_member(out: &mut Vec<(Str, Node)>, key: Str, val: Node) {
-    match out.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(&key)) {
+pub(super) fn set_member(out: &mut Seq<(Str, Node)>, key: Str, val: Node) {
+    match out
+        .make_mut()
+        .iter_mut()
+        .find(|(k, _)| k.eq_ignore_ascii_case(&key))
+    {
         Some(slot) => slot.1 = val,
         None => out.push((key, val)),
     }
@@ -1344,9 +1348,18 @@ fn respan_default(n: &mut Node, span: Span) {
     if n.span == Span::default() {
         n.span = span;
     }
+    // A shared array or object (an argument passed through) is copied only if a span in it
+    // changes.
+    let unset = |n: &Node| n.any_span(Span::default());
     match &mut n.value {
-        Value::Array(items) => items.iter_mut().for_each(|i| respan_default(i, span)),
-        Value::Object(m) => m.iter_mut().for_each(|(_, v)| respan_default(v, span)),
+        Value::Array(items) if items.iter().any(unset) => items
+            .make_mut()
+            .iter_mut()
+            .for_each(|i| respan_default(i, span)),
+        Value::Object(m) if m.iter().any(|(_, v)| unset(v)) => m
+            .make_mut()
+            .iter_mut()
+            .for_each(|(_, v)| respan_default(v, span)),
         _ => {}
     }
 }

@@ -12,7 +12,7 @@ use super::eval::{
 use super::syntax::*;
 use crate::arm::template::mark_conditional;
 use crate::eval::functions;
-use crate::model::{Dialect, EdgeKind, Language, Link, Node, Resource, Str, Value};
+use crate::model::{Dialect, EdgeKind, Language, Link, Node, Resource, Seq, Str, Value};
 use crate::source::Span;
 use foldhash::{HashMap, HashMapExt};
 use std::cell::RefCell;
@@ -699,7 +699,7 @@ impl Instance<'_, '_> {
                 out.push((Str::from(o.name.name.as_str()), v));
             }
         }
-        Node::new(Value::Object(out), Span::file_start(self.file()))
+        Node::new(Value::Object(out.into()), Span::file_start(self.file()))
     }
 
     fn lower_module(&mut self, i: usize, out: &mut Vec<Resource>) {
@@ -889,7 +889,7 @@ impl Instance<'_, '_> {
         if !d.existing {
             self.sess.resources += 1;
             let type_span = self.span(d.type_string.range);
-            let mut members: Vec<(Str, Node)> = vec![
+            let mut members: Seq<(Str, Node)> = ecow::eco_vec![
                 (
                     "type".into(),
                     Node::new(Value::String(Str::from(info.type_name.as_str())), type_span),
@@ -994,7 +994,7 @@ impl Instance<'_, '_> {
                                     }
                                     deps.push(Node::new(id, self.span(x.range)));
                                 }
-                                members.push((key, Node::new(Value::Array(deps), span)));
+                                members.push((key, Node::new(Value::Array(deps.into()), span)));
                             }
                             _ => {
                                 let v = self.expr(&p.value);

@@ -72,7 +72,7 @@
 //! | `parameters`, `variables`, `copyIndex` | deployment | context: the scope's job; Unknown when it does not answer |
 
 use crate::eval::interp::EvalError;
-use crate::model::{Node, Str, Unknown, Value};
+use crate::model::{Node, Seq, Str, Unknown, Value};
 use crate::source::Span;
 use sha2::{Digest, Sha256};
 use std::cmp::Ordering;
@@ -556,7 +556,7 @@ fn context_function(c: Ctx<'_>, lname: &str, args: &[Value]) -> Option<R> {
 fn f_array(_: Ctx<'_>, mut args: Vec<Value>) -> R {
     Ok(match take_arg(&mut args, 0) {
         v @ Value::Array(_) => v,
-        v => Value::Array(vec![node(v)]),
+        v => Value::Array(ecow::eco_vec![node(v)]),
     })
 }
 
@@ -572,7 +572,7 @@ fn f_concat(c: Ctx<'_>, args: Vec<Value>) -> R {
                 }
             }
         }
-        return Ok(Value::Array(out));
+        return Ok(Value::Array(out.into()));
     }
     let mut out = String::new();
     for (i, a) in args.iter().enumerate() {
@@ -682,7 +682,7 @@ fn f_flatten(c: Ctx<'_>, mut args: Vec<Value>) -> R {
             }
         }
     }
-    Ok(Value::Array(out))
+    Ok(Value::Array(out.into()))
 }
 
 /// Case-insensitive char comparison (the docs say string `indexOf`, `lastIndexOf`,
@@ -782,7 +782,7 @@ fn f_intersection(c: Ctx<'_>, mut args: Vec<Value>) -> R {
                     out.push(n);
                 }
             }
-            Ok(Value::Array(out))
+            Ok(Value::Array(out.into()))
         }
         Value::Object(first) => {
             let mut out = Vec::new();
@@ -803,7 +803,7 @@ fn f_intersection(c: Ctx<'_>, mut args: Vec<Value>) -> R {
                     out.push((k, v));
                 }
             }
-            Ok(Value::Object(out))
+            Ok(Value::Object(out.into()))
         }
         v => Err(c.expected("an array or an object", 0, &v)),
     }
@@ -828,12 +828,14 @@ fn f_items(c: Ctx<'_>, mut args: Vec<Value>) -> R {
         v => return Err(c.expected("an object", 0, &v)),
     };
     // The docs: "The items() function sorts the objects in the alphabetical order."
-    members.sort_by(|a, b| compare_strings(&a.0, &b.0));
+    members
+        .make_mut()
+        .sort_by(|a, b| compare_strings(&a.0, &b.0));
     Ok(Value::Array(
         members
             .into_iter()
             .map(|(k, v)| {
-                node(Value::Object(vec![
+                node(Value::Object(ecow::eco_vec![
                     ("key".into(), node(string(k))),
                     ("value".into(), v),
                 ]))
@@ -927,9 +929,13 @@ fn f_take(c: Ctx<'_>, args: Vec<Value>) -> R {
 /// Deep merge for `union` of objects: "The union function merges not only the top-level
 /// elements but also recursively merges any nested objects within them. Nested array values
 /// aren't merged." (the docs). Later values win.
-fn merge_into(target: &mut Vec<(Str, Node)>, source: Vec<(Str, Node)>) {
+fn merge_into(target: &mut Seq<(Str, Node)>, source: Seq<(Str, Node)>) {
     for (k, v) in source {
-        match target.iter_mut().find(|(t, _)| t.eq_ignore_ascii_case(&k)) {
+        match target
+            .make_mut()
+            .iter_mut()
+            .find(|(t, _)| t.eq_ignore_ascii_case(&k))
+        {
             Some((_, existing)) => match (&mut existing.value, v.value) {
                 (Value::Object(t), Value::Object(s)) => merge_into(t, s),
                 (slot, value) => *slot = value,
@@ -957,10 +963,10 @@ fn f_union(c: Ctx<'_>, args: Vec<Value>) -> R {
                     }
                 }
             }
-            Ok(Value::Array(out))
+            Ok(Value::Array(out.into()))
         }
         Value::Object(_) => {
-            let mut out = Vec::new();
+            let mut out = Seq::new();
             for (i, a) in args.into_iter().enumerate() {
                 match a {
                     Value::Object(members) => merge_into(&mut out, members),
@@ -976,7 +982,7 @@ fn f_union(c: Ctx<'_>, args: Vec<Value>) -> R {
 
 fn f_try_index_from_end(c: Ctx<'_>, mut args: Vec<Value>) -> R {
     let n = c.int(&args, 1)?;
-    let mut items = match take_arg(&mut args, 0) {
+    let items = match take_arg(&mut args, 0) {
         Value::Array(x) => x,
         v => return Err(c.expected("an array", 0, &v)),
     };
@@ -984,7 +990,7 @@ fn f_try_index_from_end(c: Ctx<'_>, mut args: Vec<Value>) -> R {
         return Ok(Value::Null);
     }
     let i = items.len() - n as usize;
-    Ok(items.swap_remove(i).value)
+    Ok(items[i].value.clone())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -994,7 +1000,7 @@ fn f_create_object(c: Ctx<'_>, args: Vec<Value>) -> R {
     if args.len() % 2 != 0 {
         return Err(c.arity("an even number of", args.len()));
     }
-    let mut out = node(Value::Object(Vec::with_capacity(args.len() / 2)));
+    let mut out = node(Value::Object(Vec::with_capacity(args.len() / 2).into()));
     let mut it = args.into_iter().enumerate();
     while let (Some((i, k)), Some((_, v))) = (it.next(), it.next()) {
         match k {
@@ -1037,7 +1043,7 @@ fn f_shallow_merge(c: Ctx<'_>, mut args: Vec<Value>) -> R {
         Value::Array(x) => x,
         v => return Err(c.expected("an array of objects", 0, &v)),
     };
-    let mut out = node(Value::Object(Vec::new()));
+    let mut out = node(Value::Object(Vec::new().into()));
     for n in items {
         match n.value {
             Value::Object(members) => {
@@ -1754,7 +1760,7 @@ fn f_split(c: Ctx<'_>, args: Vec<Value>) -> R {
         }
     }
     parts.push(node(string(&s[last..])));
-    Ok(Value::Array(parts))
+    Ok(Value::Array(parts.into()))
 }
 
 fn f_string(_: Ctx<'_>, mut args: Vec<Value>) -> R {
@@ -2384,7 +2390,7 @@ fn f_parse_cidr(c: Ctx<'_>, args: Vec<Value>) -> R {
     o.push(("firstUsable".into(), node(string(n.show(first)))));
     o.push(("lastUsable".into(), node(string(n.show(last)))));
     o.push(("cidr".into(), node(Value::Int(n.prefix as i64))));
-    Ok(Value::Object(o))
+    Ok(Value::Object(o.into()))
 }
 
 fn f_cidr_subnet(c: Ctx<'_>, args: Vec<Value>) -> R {

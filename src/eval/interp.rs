@@ -497,7 +497,7 @@ impl<'s> Interp<'s> {
                 let r = self.apply(&l, &[&v.value])?;
                 out.push((k, node(r)));
             }
-            return Ok(Value::Object(out));
+            return Ok(Value::Object(out.into()));
         }
         let Value::Array(items) = source else {
             return Err(type_err(
@@ -531,14 +531,14 @@ impl<'s> Interp<'s> {
                         v => return Err(must_be_bool(&v)),
                     }
                 }
-                Ok(Value::Array(out))
+                Ok(Value::Array(out.into()))
             }
             "map" => {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
                     out.push(node(self.apply(&l, &[&item.value, &Value::Int(i as i64)])?));
                 }
-                Ok(Value::Array(out))
+                Ok(Value::Array(out.into()))
             }
             "reduce" => {
                 let mut acc = self.eval(&args[1])?;
@@ -549,7 +549,7 @@ impl<'s> Interp<'s> {
             }
             "sort" => {
                 let mut failed: Option<Result<Value, EvalError>> = None;
-                let sorted = merge_sort(items, &mut |a: &Node, b: &Node| {
+                let sorted = merge_sort(items.into_iter().collect(), &mut |a: &Node, b: &Node| {
                     if failed.is_some() {
                         return false;
                     }
@@ -571,11 +571,11 @@ impl<'s> Interp<'s> {
                 });
                 match failed {
                     Some(r) => r,
-                    None => Ok(Value::Array(sorted)),
+                    None => Ok(Value::Array(sorted.into())),
                 }
             }
             "toobject" => {
-                let mut out = node(Value::Object(Vec::new()));
+                let mut out = node(Value::Object(Vec::new().into()));
                 for item in items {
                     let k = match self.apply(&l, &[&item.value])? {
                         Value::String(s) => s,
@@ -607,10 +607,10 @@ impl<'s> Interp<'s> {
                                 ..
                             },
                         )) => a.push(item),
-                        _ => groups.push((k, node(Value::Array(vec![item])))),
+                        _ => groups.push((k, node(Value::Array(ecow::eco_vec![item])))),
                     }
                 }
-                Ok(Value::Object(groups))
+                Ok(Value::Object(groups.into()))
             }
             _ => Err(other(
                 at,

@@ -172,7 +172,7 @@ pub fn to_arm(
         arm_type.to_string(),
         api.to_string(),
         name,
-        Node::new(Value::Object(members), header),
+        Node::new(Value::Object(members.into()), header),
     ))
 }
 
@@ -190,7 +190,7 @@ fn identity(id: &Node) -> Node {
                     .map(|x| {
                         (
                             Str::from(x.as_str().unwrap_or_default()),
-                            Node::new(Value::Object(vec![]), x.span),
+                            Node::new(Value::Object(ecow::eco_vec![]), x.span),
                         )
                     })
                     .collect(),
@@ -202,5 +202,5 @@ fn identity(id: &Node) -> Node {
         };
         out.push(("userAssignedIdentities".into(), Node::new(v, ids.span)));
     }
-    Node::new(Value::Object(out), id.span)
+    Node::new(Value::Object(out.into()), id.span)
 }

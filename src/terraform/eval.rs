@@ -401,7 +401,7 @@ impl<'a> Eval<'a> {
                 for x in items {
                     out.push(self.eval(x, scope)?);
                 }
-                self.capped(Node::new(Value::Array(out), span))
+                self.capped(Node::new(Value::Array(out.into()), span))
             }
             ExprKind::Object(items) => {
                 let mut out: Vec<(Str, Node)> = Vec::with_capacity(items.len());
@@ -424,7 +424,7 @@ impl<'a> Eval<'a> {
                 if let Some(r) = unknown_key {
                     return Ok(unknown(format!("object key unknown: {r}"), span));
                 }
-                self.capped(Node::new(Value::Object(out), span))
+                self.capped(Node::new(Value::Object(out.into()), span))
             }
             ExprKind::Var(name) => match scope.binding(name) {
                 Some(v) => v.clone(),
@@ -661,9 +661,9 @@ impl<'a> Eval<'a> {
             return Ok(unknown(r, span));
         }
         Ok(self.capped(if f.key_expr.is_some() {
-            Node::new(Value::Object(obj), span)
+            Node::new(Value::Object(obj.into()), span)
         } else {
-            Node::new(Value::Array(list), span)
+            Node::new(Value::Array(list.into()), span)
         }))
     }
 
@@ -705,7 +705,7 @@ impl<'a> Eval<'a> {
                                 )) => a.push(val),
                                 _ => obj.push((
                                     Str::from(k),
-                                    Node::new(Value::Array(vec![val]), f.val_expr.span),
+                                    Node::new(Value::Array(ecow::eco_vec![val]), f.val_expr.span),
                                 )),
                             }
                         } else if obj.iter().any(|(x, _)| *x == k) {
@@ -780,14 +780,14 @@ impl<'a> Eval<'a> {
                     };
                     let items = match &cur.value {
                         Value::Array(a) => a.clone(),
-                        Value::Null => Vec::new(),
-                        _ => vec![cur.clone()],
+                        Value::Null => Vec::new().into(),
+                        _ => ecow::eco_vec![cur.clone()],
                     };
                     let mut out = Vec::with_capacity(items.len());
                     for it in items {
                         out.push(self.apply_ops(it, &rest[..n], scope)?);
                     }
-                    let list = Node::new(Value::Array(out), cur.span);
+                    let list = Node::new(Value::Array(out.into()), cur.span);
                     return self.apply_ops(list, &rest[n..], scope);
                 }
             }

@@ -396,7 +396,7 @@ impl Eval<'_> {
             let obj = self.eval_body(&b.body, scope, &path, links, b.header, false);
             push_block(&mut members, &b.kind, obj);
         }
-        Node::new(Value::Object(members), span)
+        Node::new(Value::Object(members.into()), span)
     }
 
     fn dynamic(
@@ -442,7 +442,10 @@ impl Eval<'_> {
                     b.header,
                 );
                 let it = Node::new(
-                    Value::Object(vec![("key".into(), u.clone()), ("value".into(), u.clone())]),
+                    Value::Object(ecow::eco_vec![
+                        ("key".into(), u.clone()),
+                        ("value".into(), u.clone())
+                    ]),
                     u.span,
                 );
                 scope.bindings.push((iter_name, it));
@@ -471,7 +474,7 @@ impl Eval<'_> {
         }
         for (k, v) in items.into_iter().take(MAX_INSTANCES) {
             let it = Node::new(
-                Value::Object(vec![("key".into(), k), ("value".into(), v)]),
+                Value::Object(ecow::eco_vec![("key".into(), k), ("value".into(), v)]),
                 b.header,
             );
             scope.bindings.push((iter_name.clone(), it));
@@ -485,11 +488,14 @@ impl Eval<'_> {
 /// Every value of a block's content made unknown; nested blocks keep their shape.
 fn blank(n: &mut Node, reason: &str) {
     match &mut n.value {
-        Value::Object(members) => members.iter_mut().for_each(|(_, v)| blank(v, reason)),
+        Value::Object(members) => members
+            .make_mut()
+            .iter_mut()
+            .for_each(|(_, v)| blank(v, reason)),
         Value::Array(items)
             if items.iter().all(|x| matches!(x.value, Value::Object(_))) && !items.is_empty() =>
         {
-            items.iter_mut().for_each(|x| blank(x, reason))
+            items.make_mut().iter_mut().for_each(|x| blank(x, reason))
         }
         _ => *n = unknown(reason.to_string(), n.span),
     }
@@ -508,9 +514,12 @@ fn push_block(members: &mut Vec<(Str, Node)>, kind: &str, obj: Node) {
         // After `dynamic` blocks of an unknown count: they stay, as one unknown block.
         Some((_, slot)) if matches!(slot.value, Value::Unknown(_)) => {
             let dynamic = std::mem::replace(slot, Node::new(Value::Null, span));
-            *slot = Node::new(Value::Array(vec![dynamic, obj]), span);
+            *slot = Node::new(Value::Array(ecow::eco_vec![dynamic, obj]), span);
         }
-        Some(slot) => slot.1 = Node::new(Value::Array(vec![obj]), span),
-        None => members.push((Str::from(kind), Node::new(Value::Array(vec![obj]), span))),
+        Some(slot) => slot.1 = Node::new(Value::Array(ecow::eco_vec![obj]), span),
+        None => members.push((
+            Str::from(kind),
+            Node::new(Value::Array(ecow::eco_vec![obj]), span),
+        )),
     }
 }

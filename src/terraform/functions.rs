@@ -8,7 +8,7 @@ use super::eval::{
     self, as_f64, deep_unknown, equal, fmt_float, to_string, unknown, Eval, Flow, Scope, R,
 };
 use super::parse::Expr;
-use crate::model::{Diagnostic, Node, Str, Value};
+use crate::model::{Diagnostic, Node, Seq, Str, Value};
 use crate::source::Span;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -165,7 +165,7 @@ fn int(n: &Node) -> Result<i64, Flow> {
     Ok(f as i64)
 }
 
-fn list(n: &Node) -> Result<&Vec<Node>, Flow> {
+fn list(n: &Node) -> Result<&Seq<Node>, Flow> {
     match &n.value {
         Value::Array(a) => Ok(a),
         Value::Unknown(u) => Err(Flow::Unknown(u.reason.clone())),
@@ -176,7 +176,7 @@ fn list(n: &Node) -> Result<&Vec<Node>, Flow> {
     }
 }
 
-fn obj(n: &Node) -> Result<&Vec<(Str, Node)>, Flow> {
+fn obj(n: &Node) -> Result<&Seq<(Str, Node)>, Flow> {
     match &n.value {
         Value::Object(o) => Ok(o),
         Value::Unknown(u) => Err(Flow::Unknown(u.reason.clone())),
@@ -380,7 +380,7 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
                     .map(|p| nv(Value::String(Str::from(p))))
                     .collect()
             };
-            Ok(nv(Value::Array(parts)))
+            Ok(nv(Value::Array(parts.into())))
         }
         "join" => {
             let sep = s(arg(a, 0)?)?;
@@ -498,7 +498,7 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
                     .collect();
                 out.push(nv(Value::String(Str::from(format(&f, &row)?))));
             }
-            Ok(nv(Value::Array(out)))
+            Ok(nv(Value::Array(out.into())))
         }
         // ---- collections ----
         "length" => {
@@ -530,11 +530,13 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             let l = list(arg(a, 0)?)?;
             let size = int(arg(a, 1)?)?;
             if size <= 0 {
-                return Ok(nv(Value::Array(vec![nv(Value::Array(l.clone()))])));
+                return Ok(nv(Value::Array(ecow::eco_vec![nv(Value::Array(
+                    l.clone()
+                ))])));
             }
             Ok(nv(Value::Array(
                 l.chunks(size as usize)
-                    .map(|c| nv(Value::Array(c.to_vec())))
+                    .map(|c| nv(Value::Array(c.to_vec().into())))
                     .collect(),
             )))
         }
@@ -570,14 +572,14 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
                     _ => out.push(x.clone()),
                 }
             }
-            Ok(nv(Value::Array(out)))
+            Ok(nv(Value::Array(out.into())))
         }
         "concat" => {
             let mut out = Vec::new();
             for x in a {
                 out.extend(list(x)?.iter().cloned());
             }
-            Ok(nv(Value::Array(out)))
+            Ok(nv(Value::Array(out.into())))
         }
         "contains" => {
             let x = arg(a, 1)?;
@@ -598,7 +600,9 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
                 None => Ok(nv(Value::Bool(false))),
             }
         }
-        "distinct" => Ok(nv(Value::Array(dedup(list(arg(a, 0)?)?.clone())?))),
+        "distinct" => Ok(nv(Value::Array(
+            (dedup(list(arg(a, 0)?)?.to_vec())?).into(),
+        ))),
         "element" => {
             let l = list(arg(a, 0)?)?;
             let i = int(arg(a, 1)?)?;
@@ -625,7 +629,7 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             for x in list(arg(a, 0)?)? {
                 go(x, &mut out)?;
             }
-            Ok(nv(Value::Array(out)))
+            Ok(nv(Value::Array(out.into())))
         }
         "index" => {
             let x = arg(a, 1)?;
@@ -679,7 +683,7 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
                     out.push(v.clone());
                 }
             }
-            Ok(nv(Value::Array(out)))
+            Ok(nv(Value::Array(out.into())))
         }
         "merge" => {
             let mut out: Vec<(Str, Node)> = Vec::new();
@@ -694,7 +698,7 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
                     }
                 }
             }
-            Ok(nv(Value::Object(out)))
+            Ok(nv(Value::Object(out.into())))
         }
         "one" => {
             let l = list(arg(a, 0)?)?;
@@ -724,7 +728,7 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
                 out.push(float_node(x, span));
                 x += step;
             }
-            Ok(nv(Value::Array(out)))
+            Ok(nv(Value::Array(out.into())))
         }
         "reverse" => Ok(nv(Value::Array(
             list(arg(a, 0)?)?.iter().rev().cloned().collect(),
@@ -735,7 +739,9 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             if st < 0 || en < st || en as usize > l.len() {
                 return Err(Flow::Error("slice indexes out of range".into()));
             }
-            Ok(nv(Value::Array(l[st as usize..en as usize].to_vec())))
+            Ok(nv(Value::Array(
+                l[st as usize..en as usize].to_vec().into(),
+            )))
         }
         "sort" => {
             let mut out: Vec<String> = list(arg(a, 0)?)?.iter().map(s).collect::<Result<_, _>>()?;
@@ -762,11 +768,11 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             for x in a {
                 all.extend(list(x)?.iter().cloned());
             }
-            Ok(nv(Value::Array(as_set(all)?)))
+            Ok(nv(Value::Array((as_set(all)?).into())))
         }
         "setintersection" | "setsubtract" => {
             let first = list(arg(a, 0)?)?.clone();
-            let others: Vec<&Vec<Node>> = a[1..].iter().map(list).collect::<Result<_, _>>()?;
+            let others: Vec<&Seq<Node>> = a[1..].iter().map(list).collect::<Result<_, _>>()?;
             for o in &others {
                 for x in o.iter() {
                     known(x)?;
@@ -788,7 +794,7 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
                     }
                 })
                 .collect();
-            Ok(nv(Value::Array(as_set(keep)?)))
+            Ok(nv(Value::Array((as_set(keep)?).into())))
         }
         "setproduct" => {
             let mut acc: Vec<Vec<Node>> = vec![vec![]];
@@ -811,7 +817,9 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
                 acc.clear();
             }
             Ok(nv(Value::Array(
-                acc.into_iter().map(|p| nv(Value::Array(p))).collect(),
+                acc.into_iter()
+                    .map(|p| nv(Value::Array(p.into())))
+                    .collect(),
             )))
         }
         "transpose" => {
@@ -828,12 +836,12 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
                                 ..
                             },
                         )) => l.push(item),
-                        _ => out.push((Str::from(key), nv(Value::Array(vec![item])))),
+                        _ => out.push((Str::from(key), nv(Value::Array(ecow::eco_vec![item])))),
                     }
                 }
             }
             out.sort_by(|x, y| x.0.cmp(&y.0));
-            Ok(nv(Value::Object(out)))
+            Ok(nv(Value::Object(out.into())))
         }
         "zipmap" => {
             let (ks, vs) = (list(arg(a, 0)?)?, list(arg(a, 1)?)?);
@@ -848,7 +856,7 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
                     None => out.push((Str::from(k), v.clone())),
                 }
             }
-            Ok(nv(Value::Object(out)))
+            Ok(nv(Value::Object(out.into())))
         }
         // ---- encoding ----
         "jsonencode" => {
@@ -914,7 +922,10 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
             let x = arg(a, 0)?;
             match &x.value {
                 Value::Null => Ok(x.clone()),
-                _ => Ok(Node::new(Value::Array(as_set(list(x)?.clone())?), x.span)),
+                _ => Ok(Node::new(
+                    Value::Array((as_set(list(x)?.to_vec())?).into()),
+                    x.span,
+                )),
             }
         }
         "tomap" => {
@@ -1006,7 +1017,7 @@ fn builtin(name: &str, a: &[Node], span: Span) -> F {
                 ))));
                 cur = cur.checked_add(size).ok_or_else(no_room)?;
             }
-            Ok(nv(Value::Array(out)))
+            Ok(nv(Value::Array(out.into())))
         }
         "list" | "map" => Err(Flow::Error(format!(
             "{name}() was removed in Terraform 0.12"
@@ -1204,7 +1215,7 @@ fn csvdecode(t: &str, span: Span) -> F {
     }
     let mut it = rows.into_iter();
     let Some(header) = it.next() else {
-        return Ok(Node::new(Value::Array(vec![]), span));
+        return Ok(Node::new(Value::Array(ecow::eco_vec![]), span));
     };
     let mut out = Vec::new();
     for r in it {
@@ -1227,7 +1238,7 @@ fn csvdecode(t: &str, span: Span) -> F {
             span,
         ));
     }
-    Ok(Node::new(Value::Array(out), span))
+    Ok(Node::new(Value::Array(out.into()), span))
 }
 
 /// Go-style `format` verbs as Terraform supports them.
@@ -1459,7 +1470,7 @@ mod tests {
             Value::String("a+b%2Fc".into())
         );
         let obj = Node::new(
-            Value::Object(vec![("b".into(), iv(1)), ("a".into(), sv("<x>"))]),
+            Value::Object(ecow::eco_vec![("b".into(), iv(1)), ("a".into(), sv("<x>"))]),
             Span::default(),
         );
         assert_eq!(

@@ -811,7 +811,7 @@ impl Eval<'_> {
                 .unwrap_or_else(|e| unknown(e, span));
             out.push((Str::from(n.as_str()), v));
         }
-        Node::new(Value::Object(out), span)
+        Node::new(Value::Object(out.into()), span)
     }
 
     fn module_ref(&self, name: &str, ops: &[Op], scope: &mut Scope, span: Span) -> R {

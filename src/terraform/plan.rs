@@ -135,7 +135,7 @@ fn walk_module(
         let header = get(r, "address").map(|a| a.span).unwrap_or(r.span);
         let mut body = get(r, "values")
             .map(json::to_node)
-            .unwrap_or_else(|| Node::new(Value::Object(vec![]), r.span));
+            .unwrap_or_else(|| Node::new(Value::Object(ecow::eco_vec![]), r.span));
         if let Some(au) = unknowns.get(addr) {
             apply_unknown(&mut body, au);
         }
@@ -200,7 +200,7 @@ fn apply_unknown(node: &mut Node, au: &JNode) {
             }
         }
         (J::Arr(items), Value::Array(a)) => {
-            for (child, v) in a.iter_mut().zip(items) {
+            for (child, v) in a.make_mut().iter_mut().zip(items) {
                 apply_unknown(child, v);
             }
         }
@@ -303,7 +303,7 @@ pub fn map_to_source(plan: &mut Node, config: &Node, header: Span) {
     plan.span = config.span;
     match (&mut plan.value, &config.value) {
         (Value::Object(members), Value::Object(_)) => {
-            for (k, v) in members.iter_mut() {
+            for (k, v) in members.make_mut().iter_mut() {
                 match config.get(k) {
                     Some(c) => map_to_source(v, c, header),
                     None => v.respan(header),
@@ -311,15 +311,21 @@ pub fn map_to_source(plan: &mut Node, config: &Node, header: Span) {
             }
         }
         (Value::Array(items), Value::Array(citems)) => {
-            for (i, v) in items.iter_mut().enumerate() {
+            for (i, v) in items.make_mut().iter_mut().enumerate() {
                 match citems.get(i) {
                     Some(c) => map_to_source(v, c, header),
                     None => v.respan(header),
                 }
             }
         }
-        (Value::Array(items), _) => items.iter_mut().for_each(|v| v.respan(config.span)),
-        (Value::Object(members), _) => members.iter_mut().for_each(|(_, v)| v.respan(config.span)),
+        (Value::Array(items), _) => items
+            .make_mut()
+            .iter_mut()
+            .for_each(|v| v.respan(config.span)),
+        (Value::Object(members), _) => members
+            .make_mut()
+            .iter_mut()
+            .for_each(|(_, v)| v.respan(config.span)),
         _ => {}
     }
 }

@@ -133,7 +133,7 @@ pub fn convert(n: Node, ty: &Ty) -> Result<Node, String> {
             for x in items {
                 out.push(convert(x, el)?);
             }
-            Ok(Node::new(Value::Array(out), span))
+            Ok(Node::new(Value::Array(out.into()), span))
         }
         (Value::Array(_), Ty::Tuple(tys)) => {
             let Value::Array(items) = n.value else {
@@ -146,7 +146,7 @@ pub fn convert(n: Node, ty: &Ty) -> Result<Node, String> {
             for (x, t) in items.into_iter().zip(tys) {
                 out.push(convert(x, t)?);
             }
-            Ok(Node::new(Value::Array(out), span))
+            Ok(Node::new(Value::Array(out.into()), span))
         }
         (Value::Object(_), Ty::Map(el)) => {
             let Value::Object(items) = n.value else {
@@ -156,12 +156,13 @@ pub fn convert(n: Node, ty: &Ty) -> Result<Node, String> {
             for (k, x) in items {
                 out.push((k, convert(x, el)?));
             }
-            Ok(Node::new(Value::Object(out), span))
+            Ok(Node::new(Value::Object(out.into()), span))
         }
         (Value::Object(_), Ty::Object(attrs)) => {
-            let Value::Object(mut items) = n.value else {
+            let Value::Object(items) = n.value else {
                 unreachable!()
             };
+            let mut items: Vec<(Str, Node)> = items.into_iter().collect();
             let mut out = Vec::with_capacity(attrs.len());
             for a in attrs {
                 let given = items
@@ -182,7 +183,7 @@ pub fn convert(n: Node, ty: &Ty) -> Result<Node, String> {
                 };
                 out.push((Str::from(a.name.as_str()), v));
             }
-            Ok(Node::new(Value::Object(out), span))
+            Ok(Node::new(Value::Object(out.into()), span))
         }
         (v, t) => Err(format!("a {} is not a {}", v.type_name(), ty_name(t))),
     }

@@ -50,15 +50,11 @@ impl Refs {
 
 /// The references of `text`, from its tokens; None when only a parse can tell.
 pub(crate) fn skim(text: &str) -> Option<Refs> {
-    // A reference starts with one of these keywords: a file without any of them refers to
-    // nothing, whatever its tokens. That is 785 of the 1,724 files of the Bicep set, and
-    // searching bytes is far cheaper than lexing them (the lexing here was a tenth of a
-    // Bicep scan's CPU).
-    let b = text.as_bytes();
-    if !["module", "using", "extends", "import"]
-        .iter()
-        .any(|k| memchr::memmem::find(b, k.as_bytes()).is_some())
-    {
+    // A reference starts with one of these keywords, where a statement starts: a file
+    // without one refers to nothing, whatever its tokens. That is 1,076 of the 1,720 files
+    // of the Bicep set (785 without the words anywhere), and searching bytes is far cheaper
+    // than lexing them (the lexing here was a tenth of a Bicep scan's CPU).
+    if !may_refer(text.as_bytes()) {
         return Some(Refs::default());
     }
     let lexed = lex(text);
@@ -71,6 +67,29 @@ pub(crate) fn skim(text: &str) -> Option<Refs> {
         pos: 0,
     }
     .run()
+}
+
+/// Whether a reference keyword stands where a statement may start: first on its line, or
+/// after a decorator or a comment on the same line (`@batchSize(2) module …`, `/* x */
+/// import …`), and followed by a space, a line end, `{`, `*` or a quote. Anything it lets
+/// through is lexed; anything it misses, the parse confirms (a skim that disagrees reruns
+/// the stage on full parses).
+fn may_refer(b: &[u8]) -> bool {
+    ["module", "using", "extends", "import"].iter().any(|k| {
+        memchr::memmem::find_iter(b, k.as_bytes()).any(|at| {
+            let before = b[..at]
+                .iter()
+                .rev()
+                .find(|c| !matches!(c, b' ' | b'\t'))
+                .copied();
+            let after = b.get(at + k.len()).copied();
+            matches!(before, None | Some(b'\n' | b'\r' | b')' | b'/'))
+                && matches!(
+                    after,
+                    None | Some(b' ' | b'\t' | b'\r' | b'\n' | b'{' | b'*' | b'\'')
+                )
+        })
+    })
 }
 
 struct Skimmer<'a> {
@@ -298,6 +317,12 @@ var m = {
         // No reference keyword anywhere: nothing to read, even past a lexical error (the
         // parse the evaluation makes reports it).
         let (skimmed, parsed) = both("param p string\nvar x = 'unterminated\n");
+        assert_eq!(skimmed, Some(Refs::default()));
+        assert_eq!(parsed, Refs::default());
+        // The words elsewhere than where a statement starts: nothing to read either.
+        let (skimmed, parsed) = both(
+            "param moduleName string // the module\nvar imports = 'using x'\nvar y = {\n  module: 1\n}\nvar z = 'unterminated\n",
+        );
         assert_eq!(skimmed, Some(Refs::default()));
         assert_eq!(parsed, Refs::default());
     }

@@ -28,6 +28,10 @@ pub(crate) struct Unit {
     pub parsed: Parsed,
     /// Its declarations, built on first use.
     table: std::sync::OnceLock<Arc<super::eval::Table>>,
+    /// The files its module and import paths name, resolved on first use: every instance of
+    /// the file resolves the same paths, and making one absolute and normal was 2 % of a
+    /// Bicep scan's instructions.
+    resolved: Mutex<HashMap<String, Option<PathBuf>>>,
 }
 
 impl Unit {
@@ -37,6 +41,7 @@ impl Unit {
             path,
             parsed,
             table: std::sync::OnceLock::new(),
+            resolved: Mutex::new(HashMap::new()),
         }
     }
 
@@ -124,7 +129,13 @@ impl<'a> Loader<'a> {
 
     /// The file a local module or import path names, relative to the referring file.
     pub fn resolve_local(&self, from: &Unit, rel: &str) -> Option<PathBuf> {
-        resolve_from(&from.path, rel)
+        let mut resolved = from.resolved.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = resolved.get(rel) {
+            return p.clone();
+        }
+        let p = resolve_from(&from.path, rel);
+        resolved.insert(rel.to_string(), p.clone());
+        p
     }
 
     /// Reports a skimmed file's syntax errors and checks its skim against its parse, the

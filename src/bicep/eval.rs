@@ -44,7 +44,8 @@ pub(super) struct Session<'a> {
     /// Resources declared so far, for [`MAX_RESOURCES`].
     pub resources: usize,
     /// Bicep module calls evaluated so far, by target file (see `lower::CachedCall`).
-    pub calls: HashMap<PathBuf, Vec<super::lower::CachedCall>>,
+    /// By the module file's path bytes (a module key, as in `Loader`).
+    pub calls: HashMap<std::ffi::OsString, Vec<super::lower::CachedCall>>,
 }
 
 impl<'a> Session<'a> {

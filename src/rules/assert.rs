@@ -7,7 +7,8 @@
 use crate::model::{Model, Node, Resource, ResourceId, Value};
 use crate::source::Span;
 use regex::Regex;
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// A rule's regular expression: its syntax is checked when the rule loads, and it is
 /// compiled on first use.
@@ -17,14 +18,38 @@ use std::sync::OnceLock;
 /// few of the rules that use one. Patterns are ASCII-mode when that compiles (rule
 /// patterns match Azure names, versions and ids; `(?i)` and `\s` need no Unicode tables),
 /// Unicode-aware otherwise.
+///
+/// Patterns with the same text share one compiled regex: the built-in rules write 176
+/// patterns but only 62 different ones (one is in 48 rules), and each was checked and
+/// compiled on its own (2 % of a Bicep scan's instructions, a compile on the check stage's
+/// threads).
 #[derive(Clone, Debug)]
 pub struct Pattern {
     source: String,
-    compiled: OnceLock<Option<Regex>>,
+    compiled: Arc<OnceLock<Option<Regex>>>,
+}
+
+type Compiled = Arc<OnceLock<Option<Regex>>>;
+
+/// Every pattern that passed its syntax check, by text: the compiled regex they share.
+fn checked_patterns() -> &'static Mutex<HashMap<String, Compiled>> {
+    static CHECKED: OnceLock<Mutex<HashMap<String, Compiled>>> = OnceLock::new();
+    CHECKED.get_or_init(Default::default)
 }
 
 impl Pattern {
     pub fn new(source: &str) -> Result<Pattern, String> {
+        let known = checked_patterns()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(source)
+            .cloned();
+        if let Some(compiled) = known {
+            return Ok(Pattern {
+                source: source.to_string(),
+                compiled,
+            });
+        }
         let ascii = regex_syntax::ParserBuilder::new()
             .unicode(false)
             .build()
@@ -34,9 +59,17 @@ impl Pattern {
                 .parse(source)
                 .map_err(|e| e.to_string())?;
         }
+        // Two threads may check the same new text at once: the first to get here wins, and
+        // both share its regex.
+        let compiled = checked_patterns()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(source.to_string())
+            .or_default()
+            .clone();
         Ok(Pattern {
             source: source.to_string(),
-            compiled: OnceLock::new(),
+            compiled,
         })
     }
 

@@ -140,10 +140,12 @@ fn project(node: Node, tries: &[&Trie]) -> Node {
             let kept = members
                 .into_iter()
                 .filter_map(|(k, v)| {
-                    let lower = k.as_str().to_ascii_lowercase();
+                    // Held inline up to 24 bytes: a member name needs no allocation.
+                    let mut lower = k.clone();
+                    lower.make_ascii_lowercase();
                     let mut sub: Vec<&Trie> = tries
                         .iter()
-                        .filter_map(|t| t.children.get(&lower))
+                        .filter_map(|t| t.children.get(lower.as_str()))
                         .collect();
                     for t in tries {
                         sub.extend(

@@ -252,8 +252,29 @@ enum Resolved<'a> {
 }
 
 fn resolve<'a>(node: &'a Node, segments: &[String]) -> Resolved<'a> {
+    // Plain names through objects, one node at a time, need no lists: most paths are only
+    // that (`properties.minimumTlsVersion`). Arrays and wildcards take the general way
+    // below, from where this stops. Each step answers as the general way would.
+    let mut node = node;
+    let mut rest = segments;
+    while let Some((seg, after)) = rest.split_first() {
+        if seg.starts_with('[') {
+            break;
+        }
+        match &node.value {
+            Value::Unknown(u) => return Resolved::Unknown(u.reason.clone()),
+            Value::Object(_) => match node.get(seg) {
+                Some(n) if matches!(n.value, Value::Null) => return Resolved::Absent(Some(n.span)),
+                Some(n) => node = n,
+                None => return Resolved::Absent(None),
+            },
+            Value::Array(_) => break,
+            _ => return Resolved::Absent(None),
+        }
+        rest = after;
+    }
     let mut current: Vec<&'a Node> = vec![node];
-    for seg in segments {
+    for seg in rest {
         let mut next = Vec::new();
         // `[*]` or `[*Effect]`: every member (of an object) whose name matches the pattern.
         let wildcard = seg

@@ -723,20 +723,48 @@ impl<'s, 'a> Instance<'s, 'a> {
         }
         // Bicep compiles interpolation to `format()`, whose rendering of bools and
         // objects (`True`, JSON) the result must share.
+        let mut values = Vec::new();
+        for p in &s.parts {
+            if let StringPart::Interpolation(x) = p {
+                let n = self.expr(x);
+                if let Value::Unknown(u) = n.value {
+                    return Node::new(Value::Unknown(u), span);
+                }
+                values.push(n.value);
+            }
+        }
+        // `format()` writes a string argument as it is: strings only (the usual case,
+        // `'${name}-pip'`) are joined directly, without writing a format string and
+        // reading it back.
+        if values.iter().all(|v| matches!(v, Value::String(_))) {
+            let mut out = String::new();
+            let mut next = values.iter();
+            for p in &s.parts {
+                match p {
+                    StringPart::Text { value, .. } => out.push_str(value),
+                    StringPart::Interpolation(_) => {
+                        if let Some(Value::String(v)) = next.next() {
+                            out.push_str(v);
+                        }
+                    }
+                }
+            }
+            if out.len() > MAX_VALUE_BYTES {
+                return self.unknown("string too large to evaluate", r);
+            }
+            return Node::new(Value::String(Str::from(out)), span);
+        }
         let mut fmt = String::new();
         let mut args = vec![Value::Null];
+        let mut next = values.into_iter();
         for p in &s.parts {
             match p {
                 StringPart::Text { value, .. } => {
                     fmt.push_str(&value.replace('{', "{{").replace('}', "}}"))
                 }
-                StringPart::Interpolation(x) => {
-                    let n = self.expr(x);
-                    if let Value::Unknown(u) = n.value {
-                        return Node::new(Value::Unknown(u), span);
-                    }
+                StringPart::Interpolation(_) => {
                     fmt.push_str(&format!("{{{}}}", args.len() - 1));
-                    args.push(n.value);
+                    args.extend(next.next());
                 }
             }
         }

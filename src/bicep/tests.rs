@@ -819,3 +819,22 @@ fn a_skim_its_parse_contradicts_yields_what_full_parses_do() {
     assert!(!skimmed.errors().is_empty());
     assert_eq!(summary(&skimmed), summary(&parsed));
 }
+
+#[test]
+fn interpolation_renders_as_format_does() {
+    // Strings only are joined directly; anything else goes through `format()`. Braces in
+    // the text or in a value are written as they are either way.
+    let r = one(
+        "param flag bool = true\nparam n int = 3\nvar name = 'b{0}'\n\
+         resource st 'Microsoft.Storage/storageAccounts@2023-05-01' = {\n  name: 'st'\n  properties: {\n    joined: 'a-${name}-{c}-${toLower('X')}'\n    mixed: '{1}${flag}-${n}-${name}'\n    unknown: '${resourceGroup().location}-x'\n  }\n}\n",
+    );
+    assert!(r.errors().is_empty(), "{:?}", r.errors());
+    let st = r.res("st");
+    let text = |p: &str| match &get(&st.body, p).value {
+        Value::String(s) => s.to_string(),
+        v => panic!("{p}: {v:?}"),
+    };
+    assert_eq!(text("properties.joined"), "a-b{0}-{c}-x");
+    assert_eq!(text("properties.mixed"), "{1}True-3-b{0}");
+    assert!(get(&st.body, "properties.unknown").is_unknown());
+}

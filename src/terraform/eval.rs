@@ -36,7 +36,7 @@ pub enum Lazy {
 pub struct Eval<'a> {
     pub(super) input: &'a super::Input<'a>,
     pub(super) defs: &'a [ModuleDef],
-    /// `defs` by directory ([`super::modules::index_by_dir`]).
+    /// `defs` by directory ([`super::modules::Defs`]).
     pub(super) by_dir: &'a HashMap<std::path::PathBuf, usize>,
     pub(super) insts: RefCell<Vec<Rc<Inst>>>,
     pub(super) diags: RefCell<Vec<Diagnostic>>,
@@ -235,15 +235,11 @@ pub fn sorted_entries(o: &[(Str, Node)]) -> Vec<&(Str, Node)> {
 }
 
 impl<'a> Eval<'a> {
-    pub fn new(
-        input: &'a super::Input<'a>,
-        defs: &'a [ModuleDef],
-        by_dir: &'a HashMap<std::path::PathBuf, usize>,
-    ) -> Eval<'a> {
+    pub fn new(input: &'a super::Input<'a>, defs: &'a super::modules::Defs) -> Eval<'a> {
         Eval {
             input,
-            defs,
-            by_dir,
+            defs: &defs.list,
+            by_dir: &defs.by_dir,
             insts: RefCell::new(Vec::new()),
             diags: RefCell::new(Vec::new()),
             diag_seen: RefCell::new(foldhash::HashSet::default()),

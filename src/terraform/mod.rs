@@ -106,11 +106,10 @@ fn run(input: &Input) -> Output {
     let mut diags = Vec::new();
     let repo = repo_root(input.root);
     let defs = modules::load(input, &mut diags, repo.as_deref());
-    let by_dir = modules::index_by_dir(&defs);
     watch.lap("  tf modules");
     // Problems found before evaluation, command-line values and plans: on an evaluator of
     // their own. Each configuration is evaluated on its own (below).
-    let ev = Eval::new(input, &defs, &by_dir);
+    let ev = Eval::new(input, &defs);
     for d in diags {
         ev.diag(d);
     }
@@ -145,7 +144,7 @@ fn run(input: &Input) -> Output {
     // A monorepo of examples was evaluated on one thread (the Terraform set's largest
     // stage). Expressions recurse once per nesting level: the threads get large stacks.
     let one = |r: usize, cap: usize| -> (Vec<Resource>, Vec<usize>, Vec<Diagnostic>) {
-        let ev = Eval::new(input, &defs, &by_dir);
+        let ev = Eval::new(input, &defs);
         ev.resource_cap.set(cap);
         let mut values: HashMap<String, Node> = HashMap::new();
         let scratch = ev.blank_inst(r);

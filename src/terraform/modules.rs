@@ -155,18 +155,6 @@ fn merge_block(base: &mut Block, over: Block) {
 }
 
 /// `a/./b/../c` → `a/c`, without touching the file system.
-/// Module definitions by directory, the first of a directory winning as a search from the
-/// front would. Every module call of every configuration looks its target up: compared one
-/// by one, the directories were 3 % of a Terraform scan's instructions (62,513 path
-/// comparisons on the Terraform set).
-pub fn index_by_dir(defs: &[ModuleDef]) -> HashMap<PathBuf, usize> {
-    let mut by_dir = HashMap::with_capacity(defs.len());
-    for (i, d) in defs.iter().enumerate() {
-        by_dir.entry(d.dir.clone()).or_insert(i);
-    }
-    by_dir
-}
-
 pub fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
@@ -1084,11 +1072,16 @@ pub fn relative_path(from: &Path, to: &Path) -> String {
 
 /// Loads modules: the scanned directories, then every local module directory they lead to
 /// (outside the scan too), then directories listed in `.terraform/modules/modules.json`.
-pub fn load(
-    input: &super::Input,
-    diags: &mut Vec<Diagnostic>,
-    repo_root: Option<&Path>,
-) -> Vec<ModuleDef> {
+/// Module definitions, and their positions by directory (one definition per directory).
+/// Every module call of every configuration looks its target up there: compared one by one,
+/// the directories were 3 % of a Terraform scan's instructions (62,513 path comparisons on
+/// the Terraform set).
+pub struct Defs {
+    pub list: Vec<ModuleDef>,
+    pub by_dir: HashMap<PathBuf, usize>,
+}
+
+pub fn load(input: &super::Input, diags: &mut Vec<Diagnostic>, repo_root: Option<&Path>) -> Defs {
     let mut by_dir: BTreeMap<PathBuf, Vec<FileId>> = BTreeMap::new();
     for &f in &input.files {
         let file = input.sources.get(f);
@@ -1112,9 +1105,11 @@ pub fn load(
     };
     watch.lap("   tf parse");
     let mut defs: Vec<ModuleDef> = Vec::new();
+    let mut index: HashMap<PathBuf, usize> = HashMap::new();
     for (dir, files) in by_dir {
         let mut d = build_def(input, dir, &files, diags, &mut parsed);
         d.in_scan = true;
+        index.insert(d.dir.clone(), defs.len());
         defs.push(d);
     }
     watch.lap("   tf defs");
@@ -1142,7 +1137,7 @@ pub fn load(
         }
         let caller_dir = defs[i].dir.clone();
         for (dir, span) in targets {
-            if let Some(j) = defs.iter().position(|d| d.dir == dir) {
+            if let Some(&j) = index.get(&dir) {
                 if dir != caller_dir {
                     defs[j].called = true;
                 }
@@ -1177,6 +1172,7 @@ pub fn load(
             }
             let mut d = build_def(input, dir, &files, diags, &mut parsed);
             d.called = true;
+            index.insert(d.dir.clone(), defs.len());
             defs.push(d);
         }
         i += 1;
@@ -1188,7 +1184,10 @@ pub fn load(
             d.lock_version = super::version::lock_version(&text);
         }
     }
-    defs
+    Defs {
+        list: defs,
+        by_dir: index,
+    }
 }
 
 fn is_fetched_dir(p: &Path) -> bool {

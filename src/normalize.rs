@@ -9,7 +9,7 @@
 //! stay in the model too; folded values keep the child's spans, so a finding points at the
 //! line the author wrote.
 
-use crate::model::{Dialect, Node, Resource, Str, Value};
+use crate::model::{Dialect, Node, Resource, Seq, Str, Value};
 use crate::source::FileId;
 use foldhash::{HashMap, HashMapExt};
 
@@ -97,7 +97,7 @@ pub fn run(resources: &mut [Resource]) {
             .body
             .get("properties")
             .cloned()
-            .unwrap_or_else(|| Node::new(Value::Object(Vec::new().into()), r.header));
+            .unwrap_or_else(|| Node::new(Value::Object(Seq::new()), r.header));
         let item = match fold.how {
             How::MergeInto(_) => props,
             How::AppendTo(_) => Node::new(
@@ -117,7 +117,7 @@ pub fn run(resources: &mut [Resource]) {
         let body = &mut resources[parent].body;
         match fold.how {
             How::MergeInto(path) => {
-                let Some(target) = ensure(body, path, || Value::Object(Vec::new().into())) else {
+                let Some(target) = ensure(body, path, || Value::Object(Seq::new())) else {
                     continue;
                 };
                 if let (Value::Object(dst), Value::Object(src)) = (&mut target.value, item.value) {
@@ -135,7 +135,7 @@ pub fn run(resources: &mut [Resource]) {
                 }
             }
             How::AppendTo(path) => {
-                let Some(target) = ensure(body, path, || Value::Array(Vec::new().into())) else {
+                let Some(target) = ensure(body, path, || Value::Array(Seq::new())) else {
                     continue;
                 };
                 if let Value::Array(items) = &mut target.value {
@@ -162,7 +162,7 @@ fn ensure<'a>(
             let v = if i + 1 == path.len() {
                 empty()
             } else {
-                Value::Object(Vec::new().into())
+                Value::Object(Seq::new())
             };
             let span = cur.span;
             cur.set(seg, Node::new(v, span));

@@ -1218,7 +1218,7 @@ impl<'s, 'a> Instance<'s, 'a> {
         }
         let items = match coll.value {
             Value::Array(a) => a,
-            Value::Null if name != "reduce" => Vec::new().into(),
+            Value::Null if name != "reduce" => Seq::new(),
             Value::Unknown(u) => return Node::new(Value::Unknown(u), span),
             _ => return self.unknown(format!("{name}() of a non-array"), r),
         };

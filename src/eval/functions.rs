@@ -1000,7 +1000,7 @@ fn f_create_object(c: Ctx<'_>, args: Vec<Value>) -> R {
     if args.len() % 2 != 0 {
         return Err(c.arity("an even number of", args.len()));
     }
-    let mut out = node(Value::Object(Vec::with_capacity(args.len() / 2).into()));
+    let mut out = node(Value::Object(Seq::with_capacity(args.len() / 2)));
     let mut it = args.into_iter().enumerate();
     while let (Some((i, k)), Some((_, v))) = (it.next(), it.next()) {
         match k {
@@ -1043,7 +1043,7 @@ fn f_shallow_merge(c: Ctx<'_>, mut args: Vec<Value>) -> R {
         Value::Array(x) => x,
         v => return Err(c.expected("an array of objects", 0, &v)),
     };
-    let mut out = node(Value::Object(Vec::new().into()));
+    let mut out = node(Value::Object(Seq::new()));
     for n in items {
         match n.value {
             Value::Object(members) => {

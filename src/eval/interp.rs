@@ -12,7 +12,7 @@
 
 use crate::arm::expr::{Expr, ExprKind};
 use crate::eval::functions::{self, values_equal};
-use crate::model::{Node, Str, Value};
+use crate::model::{Node, Seq, Str, Value};
 use crate::source::Span;
 
 /// Why an expression could not be evaluated. Offsets are into the expression source (the
@@ -575,7 +575,7 @@ impl<'s> Interp<'s> {
                 }
             }
             "toobject" => {
-                let mut out = node(Value::Object(Vec::new().into()));
+                let mut out = node(Value::Object(Seq::new()));
                 for item in items {
                     let k = match self.apply(&l, &[&item.value])? {
                         Value::String(s) => s,

@@ -10,7 +10,7 @@
 
 use super::modules::{Inst, ModuleDef};
 use super::parse::{BinOp, Expr, ExprKind, ForExpr, Op, Part};
-use crate::model::{Diagnostic, Node, Str, Unknown, Value};
+use crate::model::{Diagnostic, Node, Seq, Str, Unknown, Value};
 use crate::source::Span;
 use foldhash::{HashMap, HashMapExt};
 use std::cell::{Cell, RefCell};
@@ -783,7 +783,7 @@ impl<'a> Eval<'a> {
                     };
                     let items = match &cur.value {
                         Value::Array(a) => a.clone(),
-                        Value::Null => Vec::new().into(),
+                        Value::Null => Seq::new(),
                         _ => ecow::eco_vec![cur.clone()],
                     };
                     let mut out = Vec::with_capacity(items.len());

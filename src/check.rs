@@ -29,8 +29,10 @@ pub struct Finding {
     /// Stable across edits elsewhere in the file: a hash of rule, file, resource address and
     /// property path — never of line numbers.
     pub fingerprint: String,
-    /// Set by triage when the finding is accepted (inline, exception, baseline).
-    pub suppression: Option<crate::triage::Suppression>,
+    /// Set by triage when the finding is accepted (inline, exception, baseline). Boxed: few
+    /// findings have one, and a finding is moved and sorted as a whole (272 bytes inline,
+    /// 168 boxed).
+    pub suppression: Option<Box<crate::triage::Suppression>>,
 }
 
 /// What a rule concluded for a resource, for the per-control compliance view.
@@ -72,10 +74,12 @@ pub fn run(
             }
         }
     }
-    // Each thread folds its run of resources into one output, and the runs are joined in
-    // resource order (rayon keeps the order of a fold and reduce): an output per resource,
-    // concatenated afterwards, was a serial tenth of the stage.
-    model
+    // Each thread folds its run of resources into one output, and the runs are joined once,
+    // in resource order (rayon's collect keeps the order of the fold's runs): an output per
+    // resource, concatenated afterwards, was a serial tenth of the stage; joining the runs
+    // pairwise (`reduce`) copied each finding once per level into a fresh, larger vector, and
+    // those copies were a quarter of the stage's page faults (`perf record -e page-faults`).
+    let runs: Vec<CheckOutput> = model
         .resources
         .par_iter()
         .enumerate()
@@ -164,11 +168,16 @@ pub fn run(
             }
             out
         })
-        .reduce(CheckOutput::default, |mut a, mut b| {
-            a.findings.append(&mut b.findings);
-            a.evaluations.append(&mut b.evaluations);
-            a
-        })
+        .collect();
+    let mut out = CheckOutput {
+        findings: Vec::with_capacity(runs.iter().map(|r| r.findings.len()).sum()),
+        evaluations: Vec::with_capacity(runs.iter().map(|r| r.evaluations.len()).sum()),
+    };
+    for mut r in runs {
+        out.findings.append(&mut r.findings);
+        out.evaluations.append(&mut r.evaluations);
+    }
+    out
 }
 
 /// One finding per place: a rule whose assertions fail at the same span (several missing

@@ -227,7 +227,7 @@ pub fn run(
         }
     }
     for (f, s) in findings.iter_mut().zip(suppressions) {
-        f.suppression = s;
+        f.suppression = s.map(Box::new);
     }
     for ex in &exceptions {
         if !ex.used {

@@ -553,6 +553,11 @@ fn attempt(
         return None;
     }
     watch.lap("  bicep confirm");
+    // Sized once: grown by doubling, the list of every resource (240 bytes each) was copied
+    // into fresh memory again and again on one thread, a twentieth of a Bicep scan's page
+    // faults.
+    out.resources
+        .reserve_exact(results.iter().map(|(rs, _)| rs.len()).sum());
     for (rs, ds) in results {
         out.resources.extend(rs);
         out.diagnostics.extend(ds);

@@ -128,7 +128,7 @@ pub fn render(
             path: &f.path,
             controls: &rule.controls,
             fingerprint: &f.fingerprint,
-            suppression: f.suppression.as_ref(),
+            suppression: f.suppression.as_deref(),
         }
     };
     let diagnostic = |i: usize| {

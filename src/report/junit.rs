@@ -87,7 +87,7 @@ pub fn render(result: &ScanResult, sink: &mut dyn Write) -> std::io::Result<()> 
                     )?;
                 }
                 writeln!(out, "    </testcase>")?;
-            } else if let Some(s) = mine.iter().find_map(|f| f.suppression.as_ref()) {
+            } else if let Some(s) = mine.iter().find_map(|f| f.suppression.as_deref()) {
                 writeln!(
                     out,
                     "><skipped message=\"accepted: {}\"/></testcase>",

@@ -204,7 +204,9 @@ pub fn run(resources: Vec<Resource>) -> Model {
         merge_into(&mut resources[to].body, patch);
     }
     let mut model = Model::new(resources, edges);
-    unresolved.sort();
+    // Every field is compared, so equal entries are identical: an unstable sort gives the
+    // same order.
+    rayon::slice::ParallelSliceMut::par_sort_unstable(&mut unresolved[..]);
     unresolved.dedup();
     model.unresolved = unresolved;
     model

@@ -75,10 +75,11 @@ pub fn run(
         }
     }
     // Each thread folds its run of resources into one output, and the runs are joined once,
-    // in resource order (rayon's collect keeps the order of the fold's runs): an output per
-    // resource, concatenated afterwards, was a serial tenth of the stage; joining the runs
-    // pairwise (`reduce`) copied each finding once per level into a fresh, larger vector, and
-    // those copies were a quarter of the stage's page faults (`perf record -e page-faults`).
+    // in resource order (rayon's collect keeps the order of the fold's runs), in parallel
+    // (concat.rs): an output per resource, concatenated afterwards, was a serial tenth of the
+    // stage; joining the runs pairwise (`reduce`) copied each finding once per level into a
+    // fresh, larger vector, and those copies were a quarter of the stage's page faults
+    // (`perf record -e page-faults`).
     let runs: Vec<CheckOutput> = model
         .resources
         .par_iter()
@@ -169,15 +170,14 @@ pub fn run(
             out
         })
         .collect();
-    let mut out = CheckOutput {
-        findings: Vec::with_capacity(runs.iter().map(|r| r.findings.len()).sum()),
-        evaluations: Vec::with_capacity(runs.iter().map(|r| r.evaluations.len()).sum()),
-    };
-    for mut r in runs {
-        out.findings.append(&mut r.findings);
-        out.evaluations.append(&mut r.evaluations);
+    let (findings, evaluations) = runs
+        .into_iter()
+        .map(|r| (r.findings, r.evaluations))
+        .unzip();
+    CheckOutput {
+        findings: crate::concat::concat(findings),
+        evaluations: crate::concat::concat(evaluations),
     }
-    out
 }
 
 /// One finding per place: a rule whose assertions fail at the same span (several missing

@@ -7,6 +7,7 @@ pub mod arm;
 pub mod bicep;
 pub mod changes;
 pub mod check;
+pub mod concat;
 pub mod config;
 pub mod discover;
 pub mod eval;

@@ -553,15 +553,12 @@ fn attempt(
         return None;
     }
     watch.lap("  bicep confirm");
-    // Sized once: grown by doubling, the list of every resource (240 bytes each) was copied
-    // into fresh memory again and again on one thread, a twentieth of a Bicep scan's page
-    // faults.
-    out.resources
-        .reserve_exact(results.iter().map(|(rs, _)| rs.len()).sum());
-    for (rs, ds) in results {
-        out.resources.extend(rs);
-        out.diagnostics.extend(ds);
-    }
+    // Joined in parallel (concat.rs): grown by doubling on one thread, the list of every
+    // resource (240 bytes each) was copied into fresh memory again and again, a twentieth
+    // of a Bicep scan's page faults.
+    let (resources, diagnostics): (Vec<_>, Vec<_>) = results.into_iter().unzip();
+    out.resources = crate::concat::concat(resources);
+    out.diagnostics.extend(diagnostics.into_iter().flatten());
     out.diagnostics.extend(std::mem::take(
         &mut *loader
             .skimmed_diags

@@ -20,6 +20,7 @@ pub mod report;
 pub mod rules;
 pub mod source;
 pub mod terraform;
+pub mod threads;
 pub mod timings;
 pub mod triage;
 

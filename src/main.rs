@@ -474,14 +474,11 @@ fn prepare(args: &ScanArgs) -> Result<Prepared> {
     })
 }
 
+/// The worker threads, once for the whole run, with the deep stacks evaluation needs
+/// (basegate::threads).
 fn start_threads(threads: Option<usize>) -> Result<()> {
-    if let Some(n) = threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build_global()
-            .context("cannot start the worker threads")?;
-    }
-    Ok(())
+    basegate::threads::start(threads.map_or(0, |n| n.max(1)))
+        .context("cannot start the worker threads")
 }
 
 fn scan(args: ScanArgs) -> Result<ExitCode> {

@@ -529,14 +529,7 @@ fn attempt(
             })
             .collect()
     };
-    let results = match rayon::ThreadPoolBuilder::new()
-        .num_threads(rayon::current_num_threads()) // `--threads`
-        .stack_size(256 << 20)
-        .build()
-    {
-        Ok(pool) => pool.install(run),
-        Err(_) => run(),
-    };
+    let results = crate::threads::Deep::get().install(run).unwrap_or_else(run);
     watch.lap("  bicep evaluate");
     // Skimmed files the evaluation never parsed (modules called under a false condition, or
     // by no evaluated branch) are parsed now, for their syntax errors and to confirm them.

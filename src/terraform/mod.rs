@@ -190,11 +190,7 @@ fn run(input: &Input) -> Output {
     // each batch waited on its largest configuration (Terraform set, roots 1.65 cores of 2;
     // -4 % wall with eight).
     let threads = rayon::current_num_threads(); // `--threads`
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .stack_size(256 << 20)
-        .build()
-        .ok();
+    let pool = crate::threads::Deep::get();
     let mut resources = Vec::new();
     let mut origin = Vec::new();
     for batch in roots.chunks(8 * threads.max(1)) {
@@ -208,10 +204,10 @@ fn run(input: &Input) -> Output {
             use rayon::prelude::*;
             batch.par_iter().map(|&r| one(r, left)).collect()
         };
-        let results: Vec<_> = match &pool {
-            Some(pool) => pool.install(each),
-            None => batch.iter().map(|&r| one(r, left)).collect(),
-        };
+        // On threads with deep stacks, or else one at a time on this one (which has one).
+        let results: Vec<_> = pool
+            .install(each)
+            .unwrap_or_else(|| batch.iter().map(|&r| one(r, left)).collect());
         for (rs, os, ds) in results {
             resources.extend(rs);
             origin.extend(os);

@@ -562,6 +562,7 @@ fn pre_commit(
             })),
     )
     .scan;
+    start_threads(args.threads)?;
     let Prepared {
         opts,
         fail_on: cfg_fail_on,

@@ -8,7 +8,7 @@
 //! stage had before: its threads started and exited with the stage, and what they had
 //! allocated (every Bicep resource) was left to the allocator as abandoned pages for other
 //! threads to take over (mimalloc's statistics on the Bicep set: 356 abandoned pages, 173
-//! with the one pool; about 2 % of the scan's wall time).
+//! with the one pool; Bicep −3 % wall, Terraform −4 %, in interleaved runs).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

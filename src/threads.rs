@@ -11,6 +11,7 @@
 //! with the one pool; Bicep −3 % wall, Terraform −4 %, in interleaved runs).
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// The stack of a thread that evaluates.
 pub const STACK: usize = 256 << 20;
@@ -18,13 +19,48 @@ pub const STACK: usize = 256 << 20;
 /// Set once the global pool's threads have deep stacks.
 static DEEP: AtomicBool = AtomicBool::new(false);
 
-/// Builds the global pool: `threads` workers (0: one per core), with deep stacks.
+/// Builds the global pool: `threads` workers (0: one per core), with deep stacks when they
+/// can start. A limit on address space (`ulimit -v`) may forbid threads that large: a
+/// worker that cannot get one starts with an ordinary stack instead, and then each stage
+/// tries a pool of its own and falls back as it did before there was one pool. (The global
+/// pool must build at the first try: one that fails leaves rayon without a global pool for
+/// good, and its next use panics.)
 pub fn start(threads: usize) -> Result<(), rayon::ThreadPoolBuildError> {
+    let all_deep = AtomicBool::new(true);
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
-        .stack_size(STACK)
+        .spawn_handler(|worker| {
+            let name = worker.name().map(str::to_owned);
+            // Shared with the thread, so that a failed spawn, which drops what it was
+            // given, leaves the worker for the second try.
+            let worker = Arc::new(Mutex::new(Some(worker)));
+            let body = |w: Arc<Mutex<Option<rayon::ThreadBuilder>>>| {
+                move || {
+                    let taken = w.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    if let Some(worker) = taken {
+                        worker.run();
+                    }
+                }
+            };
+            let builder = || {
+                let b = std::thread::Builder::new();
+                match &name {
+                    Some(n) => b.name(n.clone()),
+                    None => b,
+                }
+            };
+            if builder()
+                .stack_size(STACK)
+                .spawn(body(worker.clone()))
+                .is_err()
+            {
+                all_deep.store(false, Ordering::Relaxed);
+                builder().spawn(body(worker))?;
+            }
+            Ok(())
+        })
         .build_global()?;
-    DEEP.store(true, Ordering::Release);
+    DEEP.store(all_deep.load(Ordering::Relaxed), Ordering::Release);
     Ok(())
 }
 

@@ -265,6 +265,43 @@ fn module_cycles_and_escapes() {
     good_finding_survives(&r);
 }
 
+/// Under a limit on address space that forbids threads with 256 MB stacks (`ulimit -v`,
+/// as some CI runners and containers set), the worker pool starts with ordinary stacks and
+/// the scan goes on: it must not stop at "cannot start the worker threads".
+#[test]
+fn a_limit_on_address_space_does_not_stop_the_scan() {
+    let d = repo();
+    std::fs::write(
+        d.path().join("main.bicep"),
+        "resource st 'Microsoft.Storage/storageAccounts@2023-05-01' = {\n  name: 'st'\n  location: 'westeurope'\n  properties: {\n    supportsHttpsTrafficOnly: false\n  }\n}\n",
+    )
+    .unwrap();
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -v 600000 && exec \"$0\" scan . --format json --threads 2",
+            env!("CARGO_BIN_EXE_basegate"),
+        ])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found = |file: &str| {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["file"] == file && f["rule_id"] == "BG1001")
+    };
+    assert!(found("good.json") && found("main.bicep"), "{v}");
+}
+
 #[test]
 fn the_scan_needs_no_network() {
     // In a network namespace of its own there is no interface but a down loopback: any

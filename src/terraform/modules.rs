@@ -1070,8 +1070,6 @@ pub fn relative_path(from: &Path, to: &Path) -> String {
     }
 }
 
-/// Loads modules: the scanned directories, then every local module directory they lead to
-/// (outside the scan too), then directories listed in `.terraform/modules/modules.json`.
 /// Module definitions, and their positions by directory (one definition per directory).
 /// Every module call of every configuration looks its target up there: compared one by one,
 /// the directories were 3 % of a Terraform scan's instructions (62,513 path comparisons on
@@ -1081,6 +1079,8 @@ pub struct Defs {
     pub by_dir: HashMap<PathBuf, usize>,
 }
 
+/// Loads modules: the scanned directories, then every local module directory they lead to
+/// (outside the scan too), then directories listed in `.terraform/modules/modules.json`.
 pub fn load(input: &super::Input, diags: &mut Vec<Diagnostic>, repo_root: Option<&Path>) -> Defs {
     let mut by_dir: BTreeMap<PathBuf, Vec<FileId>> = BTreeMap::new();
     for &f in &input.files {

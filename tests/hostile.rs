@@ -76,6 +76,18 @@ fn diag_for<'a>(r: &'a Run, file: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// The JSON report of a wrapped run (`sh -c`, `unshare`) whose gate failed on findings:
+/// exit 1, not 2.
+fn failed_gate_report(out: &std::process::Output) -> serde_json::Value {
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn good_finding_survives(r: &Run) {
     assert!(
         r.json["findings"]
@@ -285,13 +297,7 @@ fn a_limit_on_address_space_does_not_stop_the_scan() {
         .current_dir(d.path())
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = failed_gate_report(&out);
     let found = |file: &str| {
         v["findings"]
             .as_array()
@@ -328,13 +334,7 @@ fn the_scan_needs_no_network() {
         .current_dir(d.path())
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = failed_gate_report(&out);
     assert!(v["summary"]["findings"].as_u64().unwrap() > 0);
 }
 
